@@ -1,0 +1,167 @@
+"""The `greencoder` command: one entry point, a subcommand per job.
+
+Heavy libraries (torch, transformers, peft) are imported inside the commands, after the thread
+count is in the environment, so `greencoder --help` is instant and BLAS/OpenMP see the setting.
+Every GreencoderError ends the program with one line on stderr and exit status 1; `--debug`
+adds the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from greencoder import __version__
+from greencoder.core.errors import GreencoderError, InputError
+
+_state = {"debug": os.environ.get("GREENCODER_DEBUG", "") not in ("", "0")}
+
+
+def warn(message: str) -> None:
+    click.echo(f"greencoder: warning: {message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="greencoder")
+@click.option("--debug", is_flag=True, help="Show tracebacks and library logs.")
+def cli(debug: bool) -> None:
+    """Energy-aware code generation: efficiency soft prompts for code LLMs."""
+    _state["debug"] = _state["debug"] or debug
+    logging.basicConfig(
+        level=logging.DEBUG if _state["debug"] else logging.WARNING,
+        format="greencoder: %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def threads_option(function):
+    return click.option(
+        "--threads",
+        type=click.IntRange(min=1),
+        default=None,
+        help="torch/BLAS threads (default: GREENCODER_THREADS, else half the CPUs, at most 4).",
+    )(function)
+
+
+def model_options(function):
+    """Options every model-using command shares, so they read the same everywhere."""
+    for option in reversed(
+        [
+            click.option("--model", "model", default=None, help="Hugging Face model id or local folder (default: Qwen/Qwen2.5-Coder-0.5B)."),
+            click.option("--adapter", default=None, help="Efficiency soft prompt: a PEFT prompt-tuning adapter folder."),
+            click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+            click.option("--dtype", default="auto", show_default=True, help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16."),
+        ]
+    ):
+        function = option(function)
+    return threads_option(function)
+
+
+def prepare_threads(threads: int | None) -> int:
+    """Fix the thread count and export it before torch/numpy are imported."""
+    from greencoder.core.threads import default_thread_count, set_thread_environment
+
+    count = threads or default_thread_count()
+    set_thread_environment(count)
+    return count
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--line", "line", type=click.IntRange(min=1), required=True, help="Cursor line, 1-based.")
+@click.option("--column", "column", type=click.IntRange(min=1), required=True, help="Cursor column, 1-based, in characters.")
+@click.option("--language", default=None, help="python, cpp or java (default: from the file extension).")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--context-tokens", type=click.IntRange(min=16), default=1024, show_default=True, help="Token budget for the text around the cursor.")
+@click.option("--no-fim", is_flag=True, help="Ignore the text after the cursor even if the model can fill in the middle.")
+@click.option("--json", "as_json", is_flag=True, help="Print the completion and its cost as JSON.")
+@model_options
+def complete(file: Path, line: int, column: int, language: str | None, max_new_tokens: int, context_tokens: int,
+             no_fim: bool, as_json: bool, model: str | None, adapter: str | None, device: str, dtype: str,
+             threads: int | None) -> None:
+    """Print the completion the language server would offer at FILE:LINE:COLUMN."""
+    count = prepare_threads(threads)
+    from greencoder.core.completion import CompletionSettings, complete_at, position_to_offset
+    from greencoder.core.default_model import DEFAULT_MODEL, load_runtime
+    from greencoder.core.languages import get_language, language_for_path
+    from greencoder.core.model_loading import ModelSettings
+
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from exc
+    lang = get_language(language) if language else language_for_path(str(file))
+    offset = position_to_offset(text, line - 1, column - 1)
+    settings = ModelSettings(model or DEFAULT_MODEL, adapter, device, dtype)
+    runtime = load_runtime(settings, count, model_given=model is not None, warn=warn)
+    result = complete_at(runtime, text, offset, lang, CompletionSettings(max_new_tokens, context_tokens, use_fim=not no_fim))
+    if as_json:
+        info = runtime.info()
+        generation = result.generation
+        click.echo(json.dumps({
+            "completion": result.text,
+            "multiline": result.multiline,
+            "model": info.model,
+            "adapter": info.adapter,
+            "device": info.device,
+            "threads": info.threads,
+            "fim": result.context.fim.name if result.context.fim else None,
+            "prompt_tokens": generation.prompt_tokens,
+            "virtual_tokens": generation.virtual_tokens,
+            "new_tokens": generation.new_tokens,
+            "wall_ms": round(generation.wall_seconds * 1000, 1),
+            "cpu_ms": round(generation.cpu_seconds * 1000, 1),
+            "stop_reason": generation.stop_reason,
+        }, indent=2))
+    else:
+        click.echo(result.text)
+
+
+@cli.command("make-tiny-model")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Write into DIRECTORY even if it is not empty.")
+@click.option("--no-fim", is_flag=True, help="Leave out fill-in-the-middle tokens.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@threads_option
+def make_tiny_model_command(directory: Path, force: bool, no_fim: bool, seed: int, threads: int | None) -> None:
+    """Build a tiny random-weight model folder (for tests and offline use; its output is noise)."""
+    prepare_threads(threads)
+    if directory.exists() and any(directory.iterdir()) and not force:
+        raise InputError(f"{directory} is not empty; pass --force to write the model into it anyway")
+    from greencoder.core.quiet import silence_libraries
+    from greencoder.core.tiny_model import TinyModelSpec, make_tiny_model
+
+    silence_libraries()
+    path = make_tiny_model(directory, TinyModelSpec(fim=not no_fim, seed=seed))
+    click.echo(str(path))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: run the CLI, turning expected errors into one line and an exit status."""
+    try:
+        result = cli.main(args=argv, prog_name="greencoder", standalone_mode=False)
+    except GreencoderError as exc:
+        if _state["debug"]:
+            traceback.print_exc()
+        click.echo(f"greencoder: error: {exc}", err=True)
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("greencoder: aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("greencoder: interrupted", err=True)
+        return 130
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

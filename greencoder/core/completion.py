@@ -1,0 +1,127 @@
+"""Editor completion at a cursor: the one code path behind `greencoder complete` and the language server.
+
+Given a document, a cursor offset and a language, build the context (prefix, and suffix for FIM
+models) within a token budget, generate greedily with the soft prompt, and shape the text the way
+editor users expect: one line when the cursor is inside a line, a whole block when it starts a new
+one; nothing that repeats the text already after the cursor; no closing of blocks that the cursor
+is not in.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from greencoder.core.errors import InputError
+from greencoder.core.generation import GenerationOptions, GenerationResult
+from greencoder.core.languages import Language
+from greencoder.core.postprocess import brace_events
+from greencoder.core.prompt import EditorContext, editor_context
+from greencoder.core.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class CompletionSettings:
+    max_new_tokens: int = 128
+    context_tokens: int = 1024
+    """Token budget for prefix + suffix (further capped by the model's context)."""
+    suffix_share: float = 0.25
+    use_fim: bool = True
+
+
+@dataclass
+class EditorCompletion:
+    text: str
+    multiline: bool
+    generation: GenerationResult
+    context: EditorContext
+
+
+def position_to_offset(text: str, line: int, character: int) -> int:
+    """Offset of a 0-based (line, character) position; `character` counts code points."""
+    lines = text.split("\n")
+    if line < 0 or line >= len(lines):
+        raise InputError(f"line {line + 1} is outside the document ({len(lines)} lines)")
+    if character < 0 or character > len(lines[line]):
+        raise InputError(f"column {character + 1} is outside line {line + 1} ({len(lines[line])} characters)")
+    return sum(len(l) + 1 for l in lines[:line]) + character
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def starts_new_block(line_before: str, line_after: str) -> bool:
+    """Multi-line mode: the rest of the line is empty and the cursor starts a line or a new body."""
+    return not line_after.strip() and (not line_before.strip() or line_before.rstrip().endswith((":", "{", "(", "[")))
+
+
+def cut_block(completion: str, line_before: str, language: Language) -> str:
+    """Keep the completion within the block the cursor is in."""
+    lines = (line_before + completion).split("\n")
+    if language.braces:
+        depth, offset = 0, len(line_before)
+        for position, char in brace_events(line_before + completion):
+            if position < offset:
+                continue
+            depth += {"{": 1, "}": -1}.get(char, 0)
+            if depth < 0:
+                cut = (line_before + completion).rfind("\n", 0, position)
+                return (line_before + completion)[len(line_before) : max(cut, len(line_before))]
+        return completion
+    base: int | None = None
+    for index, line in enumerate(lines):
+        if not line.strip() or (index == 0 and line_before.strip()):
+            continue
+        if base is None:
+            base = _indent(line)
+        elif _indent(line) < base:
+            return "\n".join(lines[:index])[len(line_before) :]
+    return completion
+
+
+def trim_suffix_overlap(completion: str, suffix: str, multiline: bool) -> str:
+    """Drop the end of `completion` that the text after the cursor already contains."""
+    following = suffix.split("\n", 1)[0]
+    if not multiline and following.strip():
+        for k in range(min(len(completion), len(following)), 0, -1):
+            if completion.endswith(following[:k]):
+                return completion[:-k]
+        return completion
+    if multiline:
+        suffix_lines = [l.strip() for l in suffix.split("\n") if l.strip()][:5]
+        lines = completion.rstrip("\n").split("\n")
+        for m in range(min(len(suffix_lines), len(lines)), 0, -1):
+            if [l.strip() for l in lines[-m:]] == suffix_lines[:m]:
+                return "\n".join(lines[:-m])
+    return completion
+
+
+def complete_at(
+    runtime: Runtime,
+    text: str,
+    offset: int,
+    language: Language,
+    settings: CompletionSettings | None = None,
+    cancel: threading.Event | None = None,
+) -> EditorCompletion:
+    """The completion an editor shows for a cursor at `offset` in `text`."""
+    settings = settings or CompletionSettings()
+    prefix, suffix = text[:offset], text[offset:]
+    line_before = prefix[prefix.rfind("\n") + 1 :]
+    line_after = suffix.split("\n", 1)[0]
+    multiline = starts_new_block(line_before, line_after)
+    budget = min(settings.context_tokens, runtime.context_tokens - settings.max_new_tokens - runtime.num_virtual_tokens)
+    if budget < 8:
+        raise InputError(f"max_new_tokens={settings.max_new_tokens} leaves no room for context in the model's {runtime.context_tokens} tokens")
+    context = editor_context(
+        runtime.tokenizer, prefix, suffix, budget, runtime.leading_special_ids(), settings.suffix_share, settings.use_fim
+    )
+    stops = (*language.stop_sequences, "\n\n\n") if multiline else ("\n",)
+    options = GenerationOptions(settings.max_new_tokens, stops, context.end_token_ids)
+    result = runtime.generate(context.input_ids, options, cancel)
+    completion = result.text
+    if multiline:
+        completion = cut_block(completion, line_before, language)
+    completion = trim_suffix_overlap(completion, suffix, multiline).rstrip()
+    return EditorCompletion(completion, multiline, result, context)

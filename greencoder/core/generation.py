@@ -1,0 +1,225 @@
+"""Greedy generation with stop sequences, cancellation between tokens, and cost accounting.
+
+Evaluation, tuning checks, the CLI and the language server all generate through `generate()`, so
+"what did this completion cost" (tokens, wall and CPU seconds) and "stop now" (another request
+came in, the user cancelled) mean the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from greencoder.core.errors import InputError
+from greencoder.core.quiet import ignore_peft_position_ids_warning
+
+STOP_EOS = "eos"
+STOP_SEQUENCE = "stop_sequence"
+STOP_MAX_TOKENS = "max_new_tokens"
+STOP_CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    max_new_tokens: int = 512
+    stop_sequences: tuple[str, ...] = ()
+    extra_eos_token_ids: tuple[int, ...] = ()
+    """Token ids that also end generation (e.g. a FIM model's end-of-middle token)."""
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    """Generated text, cut before the first stop sequence (which is not included)."""
+    prompt_tokens: int
+    virtual_tokens: int
+    new_tokens: int
+    wall_seconds: float
+    cpu_seconds: float
+    """Process CPU time during the call (all threads: torch's workers included)."""
+    stop_reason: str
+    token_ids: list[int] = field(default_factory=list)
+
+
+class CancellationCriteria:
+    """Stops generation at the next token boundary once `event` is set (from any thread)."""
+
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+class ProgressCriteria:
+    """Never stops; reports the number of new tokens after each step (for progress and tests)."""
+
+    def __init__(self, callback: Callable[[int], None], prompt_length: int):
+        self.callback = callback
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        self.callback(input_ids.shape[1] - self.prompt_length)
+        return torch.zeros((input_ids.shape[0],), dtype=torch.bool, device=input_ids.device)
+
+
+class StopSequenceCriteria:
+    """Stops once the generated text contains a stop sequence.
+
+    Only a short tail is decoded per step (a stop sequence of L characters spans at most L
+    tokens), so the cost per token stays constant. The last prompt token is included in the
+    window so a stop sequence starting with the prompt's final newline is still seen."""
+
+    def __init__(self, tokenizer, stop_sequences: Sequence[str], prompt_length: int):
+        self.tokenizer = tokenizer
+        self.stop_sequences = tuple(s for s in stop_sequences if s)
+        self.prompt_length = prompt_length
+        self.window = max((len(s) for s in self.stop_sequences), default=0) + 2
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        done = [self._hit(row) for row in input_ids]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    def _hit(self, row) -> bool:
+        if not self.stop_sequences:
+            return False
+        generated = row.shape[0] - self.prompt_length
+        start = max(self.prompt_length - 1, row.shape[0] - self.window)
+        anchor = self.tokenizer.decode(row[start : self.prompt_length], skip_special_tokens=True) if start < self.prompt_length else ""
+        text = self.tokenizer.decode(row[start:], skip_special_tokens=True)
+        return generated > 0 and find_stop(text, self.stop_sequences, after=len(anchor)) is not None
+
+
+def find_stop(text: str, stop_sequences: Sequence[str], after: int = 0) -> int | None:
+    """Index where the earliest stop sequence that ends beyond position `after` begins, or None."""
+    best: int | None = None
+    for stop in stop_sequences:
+        index = text.find(stop)
+        while index != -1 and index + len(stop) <= after:
+            index = text.find(stop, index + 1)
+        if index != -1 and (best is None or index < best):
+            best = index
+    return best
+
+
+def cut_at_stop(text: str, stop_sequences: Sequence[str], prompt_tail: str = "") -> tuple[str, bool]:
+    """Cut generated `text` before the first stop sequence (which may begin in `prompt_tail`)."""
+    joined = prompt_tail + text
+    index = find_stop(joined, stop_sequences, after=len(prompt_tail))
+    if index is None:
+        return text, False
+    return joined[:index][len(prompt_tail):], True
+
+
+def greedy_generation_config(model, tokenizer, options: GenerationOptions):
+    """A GenerationConfig for deterministic greedy decoding, whatever sampling defaults the model ships."""
+    from transformers import GenerationConfig
+
+    eos_ids: list[int] = []
+    model_eos = getattr(model.generation_config, "eos_token_id", None)
+    for candidate in (model_eos, tokenizer.eos_token_id, *options.extra_eos_token_ids):
+        for token_id in candidate if isinstance(candidate, (list, tuple)) else [candidate]:
+            if token_id is not None and token_id not in eos_ids:
+                eos_ids.append(int(token_id))
+    return GenerationConfig(
+        max_new_tokens=options.max_new_tokens,
+        do_sample=False,
+        num_beams=1,
+        eos_token_id=eos_ids or None,
+        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (eos_ids or [None])[0],
+    )
+
+
+def context_limit(model, tokenizer) -> int:
+    """Longest sequence (prompt + virtual + new tokens) the model accepts."""
+    config = getattr(model, "config", None)
+    limit = getattr(config, "max_position_embeddings", None) if config is not None else None
+    tokenizer_limit = getattr(tokenizer, "model_max_length", None)
+    candidates = [v for v in (limit, tokenizer_limit) if isinstance(v, int) and 0 < v < 10_000_000]
+    return min(candidates) if candidates else 2048
+
+
+def generate(
+    model,
+    tokenizer,
+    input_ids: Sequence[int],
+    options: GenerationOptions,
+    *,
+    device: Any,
+    num_virtual_tokens: int = 0,
+    cancel: threading.Event | None = None,
+    on_token: Callable[[int], None] | None = None,
+) -> GenerationResult:
+    """Greedy-decode a continuation of `input_ids` (one prompt) and account for what it cost."""
+    import torch
+    from transformers import StoppingCriteriaList
+
+    if options.max_new_tokens < 1:
+        raise InputError(f"max_new_tokens must be at least 1, got {options.max_new_tokens}")
+    prompt_length = len(input_ids)
+    if prompt_length == 0:
+        raise InputError("cannot generate from an empty prompt")
+    limit = context_limit(getattr(model, "get_base_model", lambda: model)(), tokenizer)
+    if prompt_length + num_virtual_tokens + options.max_new_tokens > limit:
+        raise InputError(
+            f"prompt of {prompt_length} tokens + {num_virtual_tokens} soft-prompt tokens + "
+            f"{options.max_new_tokens} new tokens exceeds the model's context of {limit} tokens"
+        )
+    cancel = cancel or threading.Event()
+    ids = torch.tensor([list(input_ids)], dtype=torch.long, device=device)
+    criteria = StoppingCriteriaList([CancellationCriteria(cancel)])
+    if on_token is not None:
+        criteria.append(ProgressCriteria(on_token, prompt_length))
+    if options.stop_sequences:
+        criteria.append(StopSequenceCriteria(tokenizer, options.stop_sequences, prompt_length))
+    config = greedy_generation_config(model, tokenizer, options)
+
+    ignore_peft_position_ids_warning()
+    wall_start, cpu_start = time.perf_counter(), time.process_time()
+    if cancel.is_set():
+        output = ids
+    else:
+        with torch.inference_mode():
+            output = model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                generation_config=config,
+                stopping_criteria=criteria,
+            )
+    wall, cpu = time.perf_counter() - wall_start, time.process_time() - cpu_start
+
+    new_ids = output[0, prompt_length:].tolist()
+    eos_ids = set(config.eos_token_id or [])
+    if new_ids and new_ids[-1] in eos_ids:
+        new_ids_for_text, ended_by_eos = new_ids[:-1], True
+    else:
+        new_ids_for_text, ended_by_eos = new_ids, False
+    text = tokenizer.decode(new_ids_for_text, skip_special_tokens=True)
+    prompt_tail = tokenizer.decode(list(input_ids[-1:]), skip_special_tokens=True)
+    text, stopped = cut_at_stop(text, options.stop_sequences, prompt_tail)
+    if stopped:
+        reason = STOP_SEQUENCE
+    elif ended_by_eos:
+        reason = STOP_EOS
+    elif cancel.is_set():
+        reason = STOP_CANCELLED
+    else:
+        reason = STOP_MAX_TOKENS
+    return GenerationResult(
+        text=text,
+        prompt_tokens=prompt_length,
+        virtual_tokens=num_virtual_tokens,
+        new_tokens=len(new_ids),
+        wall_seconds=wall,
+        cpu_seconds=cpu,
+        stop_reason=reason,
+        token_ids=new_ids,
+    )

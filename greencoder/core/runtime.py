@@ -1,0 +1,113 @@
+"""The runtime: a loaded model (with or without its efficiency soft prompt) that turns prompts into code.
+
+This is the one object evaluation, the CLI and the language server hold. It owns the thread
+setting, the device, and the tokenizer conventions (special tokens at the start of a prompt), so
+callers deal in text and GenerationResult only.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from greencoder.core.generation import GenerationOptions, GenerationResult, context_limit, generate
+from greencoder.core.model_loading import LoadedModel, ModelSettings, load_model
+from greencoder.core.threads import configure_torch_threads, default_thread_count
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What is loaded, for logs, results files and the server's status."""
+
+    model: str
+    adapter: str | None
+    device: str
+    dtype: str
+    threads: int
+    num_virtual_tokens: int
+    context_tokens: int
+
+
+class Runtime:
+    """A base model plus optional soft prompt, ready for greedy generation."""
+
+    def __init__(self, loaded: LoadedModel, threads: int):
+        self.loaded = loaded
+        self.threads = threads
+        self._generate_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, settings: ModelSettings, threads: int | None = None) -> "Runtime":
+        """Set the torch thread count, then load model and adapter as `settings` says."""
+        count = threads or default_thread_count()
+        configure_torch_threads(count)
+        return cls(load_model(settings), count)
+
+    @property
+    def tokenizer(self):
+        return self.loaded.tokenizer
+
+    @property
+    def model(self):
+        return self.loaded.model
+
+    @property
+    def base_model(self):
+        """The transformers model under the PEFT wrapper (the same object when no soft prompt is loaded)."""
+        get_base = getattr(self.loaded.model, "get_base_model", None)
+        return get_base() if get_base else self.loaded.model
+
+    @property
+    def num_virtual_tokens(self) -> int:
+        return self.loaded.num_virtual_tokens
+
+    @property
+    def context_tokens(self) -> int:
+        return context_limit(self.base_model, self.tokenizer)
+
+    def info(self) -> RuntimeInfo:
+        return RuntimeInfo(
+            model=self.loaded.model_reference,
+            adapter=self.loaded.adapter_path,
+            device=str(self.loaded.device),
+            dtype=str(self.base_model.dtype).removeprefix("torch."),
+            threads=self.threads,
+            num_virtual_tokens=self.num_virtual_tokens,
+            context_tokens=self.context_tokens,
+        )
+
+    def leading_special_ids(self) -> list[int]:
+        """Ids the tokenizer puts before any text (e.g. Llama's BOS), to keep when building ids by hand."""
+        with_special = self.tokenizer("x", add_special_tokens=True)["input_ids"]
+        without = self.tokenizer("x", add_special_tokens=False)["input_ids"]
+        if len(with_special) > len(without) and with_special[-len(without):] == without:
+            return list(with_special[: len(with_special) - len(without)])
+        return []
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a whole prompt, with the tokenizer's own leading special tokens."""
+        return list(self.tokenizer(text, add_special_tokens=True)["input_ids"])
+
+    def generate(
+        self,
+        prompt: str | Sequence[int],
+        options: GenerationOptions | None = None,
+        cancel: threading.Event | None = None,
+        on_token: Callable[[int], None] | None = None,
+    ) -> GenerationResult:
+        """Greedy continuation of `prompt` (text or token ids). One generation at a time per runtime:
+        a second caller waits; servers cancel the running one first via its `cancel` event.
+        `on_token(n)` is called after each new token with the count so far."""
+        ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
+        with self._generate_lock:
+            return generate(
+                self.model,
+                self.tokenizer,
+                ids,
+                options or GenerationOptions(),
+                device=self.loaded.device,
+                num_virtual_tokens=self.num_virtual_tokens,
+                cancel=cancel,
+                on_token=on_token,
+            )

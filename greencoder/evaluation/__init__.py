@@ -1,0 +1,1 @@
+"""The paper's offline evaluation (`greencoder evaluate` / `report`). Imports only greencoder.core."""

@@ -1,0 +1,1 @@
+"""Contrastive Prompt Tuning (`greencoder tune`): trains efficiency soft prompts. Imports only greencoder.core."""

@@ -1,0 +1,71 @@
+"""Shared fixtures: a tiny real model built locally, an adapter made from it, runtimes over both.
+
+Thread settings go into the environment before torch is imported (see greencoder.core.threads:
+on 2-core machines two torch threads can be many times slower than one).
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("GREENCODER_THREADS", "1")
+for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach for a hub
+
+from pathlib import Path
+
+import pytest
+
+INIT_TEXT = "Generate energy-efficient code."
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    from greencoder.core.quiet import silence_libraries
+    from greencoder.core.tiny_model import make_tiny_model
+
+    silence_libraries()
+    return make_tiny_model(tmp_path_factory.mktemp("tiny-model"))
+
+
+def make_prompt_tuning_adapter(model_dir: Path, out_dir: Path, init_text: str = INIT_TEXT) -> Path:
+    """A standard PEFT prompt-tuning adapter, initialised from `init_text`, saved to `out_dir`."""
+    from peft import PromptTuningConfig, PromptTuningInit, TaskType, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    config = PromptTuningConfig(
+        task_type=TaskType.CAUSAL_LM,
+        prompt_tuning_init=PromptTuningInit.TEXT,
+        prompt_tuning_init_text=init_text,
+        num_virtual_tokens=len(tokenizer(init_text, add_special_tokens=False)["input_ids"]),
+        tokenizer_name_or_path=str(model_dir),
+    )
+    peft_model = get_peft_model(model, config)
+    peft_model.save_pretrained(out_dir)
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
+    return make_prompt_tuning_adapter(tiny_model_dir, tmp_path_factory.mktemp("adapter"))
+
+
+@pytest.fixture(scope="session")
+def tiny_runtime(tiny_model_dir):
+    from greencoder.core.model_loading import ModelSettings
+    from greencoder.core.runtime import Runtime
+
+    return Runtime.load(ModelSettings(str(tiny_model_dir), device="cpu"), threads=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_runtime_with_adapter(tiny_model_dir, tiny_adapter_dir):
+    from greencoder.core.model_loading import ModelSettings
+    from greencoder.core.runtime import Runtime
+
+    return Runtime.load(ModelSettings(str(tiny_model_dir), str(tiny_adapter_dir), device="cpu"), threads=1)

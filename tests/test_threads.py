@@ -1,0 +1,34 @@
+"""The thread count is chosen deliberately and can be overridden."""
+
+from __future__ import annotations
+
+import pytest
+
+from greencoder.core import threads
+from greencoder.core.errors import InputError
+
+
+def test_default_leaves_half_the_cpus(monkeypatch):
+    monkeypatch.delenv(threads.THREADS_ENV, raising=False)
+    for cpus, expected in [(1, 1), (2, 1), (4, 2), (8, 4), (64, 4)]:
+        monkeypatch.setattr(threads, "available_cpus", lambda cpus=cpus: cpus)
+        assert threads.default_thread_count() == expected
+
+
+def test_environment_overrides_the_default(monkeypatch):
+    monkeypatch.setenv(threads.THREADS_ENV, "3")
+    assert threads.default_thread_count() == 3
+    monkeypatch.setenv(threads.THREADS_ENV, "many")
+    with pytest.raises(InputError, match="thread count must be a whole number, got 'many'"):
+        threads.default_thread_count()
+    with pytest.raises(InputError, match="at least 1"):
+        threads.parse_thread_count(0)
+
+
+def test_blas_variables_set_but_user_values_kept(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    monkeypatch.delenv("MKL_NUM_THREADS", raising=False)
+    threads.set_thread_environment(2)
+    import os
+
+    assert os.environ["OMP_NUM_THREADS"] == "7" and os.environ["MKL_NUM_THREADS"] == "2"

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 extras=""
 [ "${1:-}" = "--dev" ] && extras="[test]"
 
-packages="g++ openjdk-17-jdk-headless libboost-dev bubblewrap"
+packages="g++ openjdk-17-jdk-headless libboost-dev libssl-dev bubblewrap"
 python3 -c "import ensurepip" 2>/dev/null || packages="$packages python3-venv"
 if command -v dpkg >/dev/null 2>&1; then
     missing=""

@@ -6,24 +6,33 @@ this module keeps what belongs to the target function and drops the rest, and ne
 the model got wrong (an unclosed body stays unclosed; a wrong answer stays wrong).
 
 What is kept:
-- Python: the body that continues the prompt, plus top-level imports and the helper
-  functions/classes/constants that the body refers to (directly or through other kept helpers).
+- Python: the body that continues the prompt, plus the top-level imports, helper functions/classes
+  and constants that the body refers to (directly or through other kept helpers). Top-level code
+  that defines nothing (tests, prints, `if __name__ ...`, prose), definitions nobody reads, and
+  redefinitions of names the prompt already defines (a second copy of the target) are dropped.
 - C++: the body up to and including the brace that closes the target function.
-- Java: the rest of the target method, then the class members that it refers to, up to the brace
-  that closes the class; a `main` nobody calls, later classes and text are dropped.
+- Java: the rest of the target method, then the class members that it refers to, then one brace
+  that closes the class (supplied when generation stopped inside a dropped member such as `main`);
+  a `main` nobody calls, later classes and text are dropped.
 When the model restates the whole function (a fenced block, or code starting with includes/imports),
 the restated body of the target is used as the continuation.
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
 import re
+import symtable
+import warnings
 from typing import Iterator
 
 from greencoder.core.languages import Language, get_language
 
 _FENCE = re.compile(r"^[ \t]*```[\w+#-]*[ \t]*$", re.MULTILINE)
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
+_BUILTINS = frozenset(dir(builtins))
+_BRACED_SIGNATURE = r"([A-Za-z_]\w*)\s*\([^;{}()]*\)\s*(?:const\s*)?(?:throws[\w\s,.]*)?\{"
 
 
 def clean_completion(language: Language | str, prompt: str, completion: str, entry_point: str | None = None) -> str:
@@ -47,13 +56,16 @@ def strip_fences(completion: str) -> tuple[str, bool]:
     first = fences[0]
     if not completion[: first.start()].strip():
         end = fences[1].start() if len(fences) > 1 else len(completion)
-        return completion[first.end() :].lstrip("\n")[: max(0, end - first.end())].rstrip() + "\n", True
+        return completion[first.end() : end].strip("\n").rstrip() + "\n", True
     return completion[: first.start()], False
 
 
 def last_function_name(prompt: str, python: bool) -> str | None:
-    """Name of the function the prompt ends in (the entry point when none is given)."""
-    pattern = r"def\s+([A-Za-z_]\w*)\s*\(" if python else r"([A-Za-z_]\w*)\s*\([^;{}]*\)\s*(?:const\s*)?(?:throws[\w\s,.]*)?\{"
+    """Name of the function the prompt ends in (the entry point when none is given).
+
+    Braced languages: the parameter list may not contain parentheses, so a word followed by `(` in the
+    doc comment ("numbers (a list)") cannot start a match that runs on to the real signature's `{`."""
+    pattern = r"def\s+([A-Za-z_]\w*)\s*\(" if python else _BRACED_SIGNATURE
     names = re.findall(pattern, prompt)
     return names[-1] if names else None
 
@@ -109,8 +121,80 @@ def _comment_inside_body(lines: list[str], number: int) -> bool:
     return False
 
 
-def _is_import(block: list[str]) -> bool:
-    return bool(re.match(r"(import|from)\s+[\w.]+", block[0].strip()))
+def _is_code(line: str) -> bool:
+    return bool(line.strip()) and not line.lstrip().startswith("#")
+
+
+def _parse(code: str) -> ast.Module | None:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escapes in model strings are not our business
+            return ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _global_names(code: str) -> set[str] | None:
+    """Module-level names that `code` reads (from any scope), or None when it does not parse.
+
+    Locals and parameters are not included: a test tail's `numbers = input()` must not be kept just
+    because the body has a parameter called `numbers`."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tables = [symtable.symtable(code, "<completion>", "exec")]
+    except (SyntaxError, ValueError):
+        return None
+    names: set[str] = set()
+    while tables:
+        table = tables.pop()
+        names.update(s.get_name() for s in table.get_symbols() if s.is_referenced() and s.is_global())
+        tables.extend(table.get_children())
+    return names
+
+
+def _definition(block: list[str]) -> tuple[set[str], set[str]]:
+    """(names a top-level block defines, module-level names it reads). Only imports, functions,
+    classes and assignments define names; `if __name__ ...`, prints and loops define none, so they are
+    never kept. A star import defines "*"."""
+    text = "\n".join(block)
+    tree = _parse(text)
+    if tree is None:  # truncated or not Python (prose): fall back to the first line's shape
+        name = _defined_name(block)
+        return ({name} if name else set()), identifiers(text)
+    defined: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            defined |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+        else:
+            return set(), set()
+    return defined, _global_names(text) or set()
+
+
+def _function_body(block: list[str]) -> str | None:
+    """The body of a top-level `def` block: the lines after its signature (comments under the
+    signature included); a one-line `def f(x): return x` gives its statement, indented."""
+    tree = _parse("\n".join(block))
+    function = tree.body[0] if tree is not None and tree.body else None
+    if isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        first = function.body[0]
+        line = block[first.lineno - 1]
+        if line.encode()[: first.col_offset].strip():  # statement on the signature's line
+            return "    " + line.encode()[first.col_offset :].decode()
+        end = first.lineno - 1
+        while end > 0 and not _is_code(block[end - 1]):
+            end -= 1
+        return "\n".join(block[end:])
+    # Does not parse (truncated): the signature ends at the first line ending in ':'.
+    for number, line in enumerate(block):
+        if re.sub(r"#[^'\"]*$", "", line).rstrip().endswith(":"):
+            return "\n".join(block[number + 1 :])
+    return None
 
 
 def _restated_python(code: str, entry_point: str) -> tuple[str, list[str]] | None:
@@ -119,46 +203,54 @@ def _restated_python(code: str, entry_point: str) -> tuple[str, list[str]] | Non
     blocks = list(_top_level_blocks(lines))
     for index, block in enumerate(blocks):
         if _defined_name(block) == entry_point and any(l.lstrip().startswith(("def", "async def")) for l in block):
-            signature_end = next(i for i, l in enumerate(block) if l.rstrip().endswith(":"))
-            body = "\n".join(block[signature_end + 1 :])
+            body = _function_body(block)
+            if body is None:
+                continue
             others = [l for other in blocks[:index] + blocks[index + 1 :] for l in other]
             return body, others
     return None
 
 
 def clean_python(prompt: str, completion: str, entry_point: str | None = None) -> str:
-    code, fenced = strip_fences(completion)
+    code, _ = strip_fences(completion)
     entry = entry_point or last_function_name(prompt, python=True)
-    restated = _restated_python(code, entry) if entry and (fenced or re.search(rf"^(async\s+)?def\s+{re.escape(entry)}\s*\(", code, re.M)) else None
+    # The model restated the function only when its code starts at column 0; a continuation body
+    # followed by a second `def entry(...)` keeps the continuation (the second copy is junk).
+    first_code = next((line for line in code.splitlines() if _is_code(line)), "")
+    restated = _restated_python(code, entry) if entry and first_code and _indent(first_code) == 0 else None
     if restated is not None:
         body, rest = restated
     else:
         lines = code.splitlines()
         body_lines: list[str] = []
+        rest = []
         for number, line in enumerate(lines):
             if line.strip() and _indent(line) == 0 and not _inside_string(body_lines) and not _comment_inside_body(lines, number):
                 rest = lines[number:]
                 break
             body_lines.append(line)
-        else:
-            rest = []
         body = "\n".join(body_lines)
-    kept: list[list[str]] = []
-    candidates = list(_top_level_blocks(rest))
-    wanted = identifiers(body)
+    # Never keep a block that redefines a name the prompt already defines (the target, a helper, an
+    # import): a second `def entry` would replace the body just written.
+    taken = {name for block in _top_level_blocks(prompt.splitlines()) for name in _definition(block)[0]}
+    taken |= {entry} if entry else set()
+    candidates = [(block, *_definition(block)) for block in _top_level_blocks(rest)]
+    wanted = _global_names(prompt + body + "\n")
+    if wanted is None:
+        wanted = identifiers(body)
+    kept: set[int] = set()
     changed = True
     while changed:
         changed = False
-        for block in candidates:
-            if any(block is k for k in kept):
+        for index, (_, defined, reads) in enumerate(candidates):
+            if index in kept or not defined or defined & taken:
                 continue
-            name = _defined_name(block)
-            if _is_import(block) or (name is not None and name in wanted):
-                kept.append(block)
-                wanted |= identifiers("\n".join(block))
+            # A body's `sorted(...)` does not ask for the tail's `sorted = ...` (test data shadowing a builtin).
+            if "*" in defined or (defined & wanted) - _BUILTINS:
+                kept.add(index)
+                wanted |= reads
                 changed = True
-    kept.sort(key=lambda b: next(i for i, c in enumerate(candidates) if c is b))
-    pieces = [body.rstrip("\n")] + ["\n".join(block).rstrip("\n") for block in kept]
+    pieces = [body.rstrip("\n")] + ["\n".join(candidates[i][0]).rstrip("\n") for i in sorted(kept)]
     return "\n\n".join(p for p in pieces if p.strip()) + "\n" if body.strip() or kept else body
 
 
@@ -198,16 +290,22 @@ def brace_depth(code: str) -> int:
 
 
 def _starts_fresh_program(code: str, java: bool) -> bool:
-    head = code.lstrip()
+    """Code that begins like a file (includes, imports, a class), after any leading comments."""
+    head = re.sub(r"^(?:\s+|//[^\n]*|/\*.*?\*/)*", "", code, flags=re.S)
     starts = ("import ", "package ", "class ", "public class ", "@") if java else ("#include", "using namespace", "#define", "template")
     return head.startswith(starts)
 
 
 def _restated_body(code: str, entry: str) -> str | None:
-    """The text after the opening brace of `entry`'s definition in restated code."""
-    pattern = re.compile(rf"\b{re.escape(entry)}\s*\([^;{{}}]*\)\s*(?:const\s*)?(?:throws[\w\s,.]*)?\{{")
+    """The text after the opening brace of `entry`'s definition in restated code.
+
+    The brace must be code: a restated doc comment such as `>>> factorize(8)` / `{2, 2, 2}` also
+    looks like a definition."""
+    pattern = re.compile(rf"\b{re.escape(entry)}\s*\([^;{{}}()]*\)\s*(?:const\s*)?(?:throws[\w\s,.]*)?\{{")
+    code_braces = {position for position, char in brace_events(code) if char == "{"}
     for match in pattern.finditer(code):
-        return code[match.end() :]
+        if match.end() - 1 in code_braces:
+            return code[match.end() :]
     return None
 
 
@@ -217,38 +315,52 @@ def clean_braced(prompt: str, completion: str, entry_point: str | None = None, j
     if fenced or _starts_fresh_program(code, java):
         entry = entry_point or last_function_name(prompt, python=False)
         body = _restated_body(code, entry) if entry else None
-        if body is not None:
-            code = body
+        if body is not None:  # the prompt already ends the signature's line
+            code = body[1:] if prompt.endswith("\n") and body.startswith("\n") else body
     if depth <= 0:
         return code
-    function_depth = depth - 1  # depth outside the target function's body
-    end_of_function: int | None = None
-    members: list[tuple[int, int]] = []  # Java: (start, end) of class members after the method
-    member_start: int | None = None
+    function_end = _closing_brace_end(code, depth)
+    if function_end is None:
+        return code  # truncated: the body stays unclosed
+    if not java or depth == 1:
+        return code[:function_end] + "\n"
+    return _java_class_tail(code, function_end)
+
+
+def _closing_brace_end(code: str, depth: int) -> int | None:
+    """Index just after the `}` that closes the block open at `depth` (the target function's body)."""
     level = depth
     for position, char in brace_events(code):
+        level += {"{": 1, "}": -1}.get(char, 0)
+        if level < depth:
+            return position + 1
+    return None
+
+
+def _java_class_tail(code: str, method_end: int) -> str:
+    """Target method's rest + the members it (transitively) refers to + the class's closing brace.
+
+    Members after the method end at a class-level `;` or at the `}` of a method or nested-class body
+    (not of a field initializer such as `int[] A = {1, 2};`). The class is closed exactly once: after
+    its own `}` everything is dropped, and when generation stopped before that brace (inside a `main`,
+    say) the unfinished member is dropped and the brace is supplied."""
+    members: list[tuple[int, int]] = []
+    start, level, opened = method_end, 0, method_end
+    for position, char in brace_events(code[method_end:]):
+        position += method_end
         if char == "{":
+            opened = position if level == 0 else opened
             level += 1
         elif char == "}":
             level -= 1
-        if end_of_function is None:
-            if level == function_depth:
-                end_of_function = position + 1
-                if not java or function_depth == 0:
-                    return code[:end_of_function] + "\n"
-                member_start = end_of_function
-            continue
-        # Java: members of the enclosing class after the target method.
-        if level < function_depth:
-            return _java_class_tail(code, end_of_function, members, position)
-        if level == function_depth and char in "};" and member_start is not None:
-            members.append((member_start, position + 1))
-            member_start = position + 1
-    return code if end_of_function is None else code[:end_of_function] + "\n"
-
-
-def _java_class_tail(code: str, method_end: int, members: list[tuple[int, int]], class_end: int) -> str:
-    """Target method's rest + the members it (transitively) refers to + the class's closing brace."""
+            if level < 0:
+                break
+            if level == 0 and "=" not in _java_header(code[start:opened]):
+                members.append((start, position + 1))
+                start = position + 1
+        elif level == 0:
+            members.append((start, position + 1))
+            start = position + 1
     kept: list[tuple[int, int]] = []
     wanted = identifiers(code[:method_end])
     changed = True
@@ -268,12 +380,17 @@ def _java_class_tail(code: str, method_end: int, members: list[tuple[int, int]],
     return "".join(parts) + "\n}\n"
 
 
+def _java_header(text: str) -> str:
+    """A member's text without comments and annotations (whose arguments may contain `=` or `(`)."""
+    text = re.sub(r"//[^\n]*|/\*.*?\*/", "", text, flags=re.S)
+    return re.sub(r"@[\w.]+\s*(?:\([^)]*\))?", "", text)
+
+
 def _java_member_name(text: str) -> str | None:
-    """Name of the method or field declared by one class member's text."""
-    header = text.split("{", 1)[0] if "(" in text.split("{", 1)[0] else text.split("=", 1)[0].split(";", 1)[0]
-    header = re.sub(r"//[^\n]*|/\*.*?\*/", "", header, flags=re.S)
-    method = re.search(r"([A-Za-z_]\w*)\s*\([^)]*\)\s*(?:throws[\w\s,.]*)?$", header.strip())
+    """Name of the method, field or nested class declared by one class member's text."""
+    header = re.split(r"[={;]", _java_header(text), maxsplit=1)[0].strip()
+    method = re.search(r"([A-Za-z_]\w*)\s*\([^)]*\)\s*(?:throws[\w\s,.]*)?$", header)
     if method:
         return method.group(1)
-    field = re.findall(r"([A-Za-z_]\w*)\s*$", header.strip())
-    return field[-1] if field else None
+    field = re.search(r"([A-Za-z_]\w*)\s*(?:\[\s*\]\s*)*$", header)
+    return field.group(1) if field else None

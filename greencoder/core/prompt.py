@@ -77,14 +77,19 @@ class EditorContext:
     end_token_ids: tuple[int, ...]
 
 
+def _encode_with_offsets(tokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+    """Token ids of `text` (no special tokens) and each token's character span, for cutting on lines."""
+    if not text:
+        return [], []
+    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    return list(encoded["input_ids"]), list(encoded["offset_mapping"])
+
+
 def _tail_ids(tokenizer, text: str, budget: int) -> tuple[list[int], str]:
     """The last <= budget tokens of `text`, starting at a line start when one falls in the window."""
-    if budget <= 0 or not text:
-        return [], ""
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids, offsets = encoded["input_ids"], encoded["offset_mapping"]
-    if len(ids) <= budget:
-        return list(ids), text
+    ids, offsets = _encode_with_offsets(tokenizer, text)
+    if len(ids) <= budget or budget <= 0:
+        return (ids, text) if budget > 0 else ([], "")
     first = len(ids) - budget
     for index in range(first, len(ids)):
         start = offsets[index][0]
@@ -96,12 +101,9 @@ def _tail_ids(tokenizer, text: str, budget: int) -> tuple[list[int], str]:
 
 def _head_ids(tokenizer, text: str, budget: int) -> tuple[list[int], str]:
     """The first <= budget tokens of `text`, ending at a line end when one falls in the window."""
-    if budget <= 0 or not text:
-        return [], ""
-    encoded = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids, offsets = encoded["input_ids"], encoded["offset_mapping"]
-    if len(ids) <= budget:
-        return list(ids), text
+    ids, offsets = _encode_with_offsets(tokenizer, text)
+    if len(ids) <= budget or budget <= 0:
+        return (ids, text) if budget > 0 else ([], "")
     last = budget
     for index in range(budget, 0, -1):
         end = offsets[index - 1][1]

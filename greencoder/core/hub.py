@@ -39,6 +39,8 @@ def hub_reachable() -> bool:
     """Can we open a TCP connection to the hub endpoint within a few seconds? (Cached per process.)"""
     if hub_offline_requested():
         return False
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True  # behind a proxy a direct probe proves nothing: let the hub client try
     url = urlparse(hub_endpoint())
     port = url.port or (443 if url.scheme == "https" else 80)
     try:

@@ -40,7 +40,21 @@ def cli(debug: bool) -> None:
     )
 
 
+def _enable_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        _state["debug"] = True
+        logging.getLogger().setLevel(logging.DEBUG)
+    return value
+
+
+def debug_option(function):
+    """`--debug` is accepted after the subcommand too, where users tend to add it."""
+    return click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_enable_debug,
+                        help="Show tracebacks and library logs.")(function)
+
+
 def threads_option(function):
+    function = debug_option(function)
     return click.option(
         "--threads",
         type=click.IntRange(min=1),

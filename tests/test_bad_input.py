@@ -121,8 +121,10 @@ def test_cli_reports_one_line_without_traceback(tiny_model_dir, args, expected):
     assert result.stderr.strip().splitlines() == [f"greencoder: error: {expected}"]
 
 
-def test_cli_debug_shows_the_traceback():
-    result = run_cli("--debug", "complete", str(EXAMPLE), "--line", "5", "--column", "5", "--model", "/nonexistent/model")
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_cli_debug_shows_the_traceback(where):
+    args = ["complete", str(EXAMPLE), "--line", "5", "--column", "5", "--model", "/nonexistent/model"]
+    result = run_cli(*(["--debug", *args] if where == "before" else [*args, "--debug"]))
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr
     assert result.stderr.strip().endswith("greencoder: error: model path /nonexistent/model does not exist")

@@ -32,3 +32,13 @@ def test_blas_variables_set_but_user_values_kept(monkeypatch):
     import os
 
     assert os.environ["OMP_NUM_THREADS"] == "7" and os.environ["MKL_NUM_THREADS"] == "2"
+
+
+def test_cgroup_cpu_quota_caps_the_available_cpus(tmp_path, monkeypatch):
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: set(range(16)))
+    quota = tmp_path / "cpu.max"
+    quota.write_text("250000 100000\n")
+    assert threads.available_cpus(str(quota)) == 3
+    quota.write_text("max 100000\n")
+    assert threads.available_cpus(str(quota)) == 16
+    assert threads.available_cpus(str(tmp_path / "missing")) == 16

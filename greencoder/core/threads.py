@@ -10,6 +10,7 @@ machine, up to 4 on larger ones. `--threads` / GREENCODER_THREADS override it.
 
 from __future__ import annotations
 
+import math
 import os
 
 from greencoder.core.errors import InputError
@@ -18,12 +19,20 @@ THREADS_ENV = "GREENCODER_THREADS"
 _BLAS_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-def available_cpus() -> int:
-    """CPUs this process may run on (respects taskset/cgroup affinity, unlike os.cpu_count)."""
+def available_cpus(cpu_max_file: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota (containers
+    often see all host CPUs but may only use a few)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    try:
+        quota, period = open(cpu_max_file, encoding="ascii").read().split()[:2]
+        if quota != "max":
+            cpus = min(cpus, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return cpus
 
 
 def default_thread_count() -> int:

@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/bench_generate.py [--model DIR_OR_ID] [--adapter DIR] [--new-tokens 64]
 
-Without --model a tiny model is built in a temporary folder. Prints:
+Without --model a tiny model is built in a temporary folder (--medium: ~30M parameters, so each token
+costs about what a small real model's does and fixed per-token overheads weigh less). Prints:
 1. the median time of greenCoder's `Runtime.generate` and of a bare `model.generate` with the same
    greedy settings on the same prompt and model, interleaved, and their ratio (target <= 1.05);
 2. tokens/s with 1 and 2 threads, with the other cores idle and with one core kept busy by another
@@ -100,6 +101,7 @@ def main() -> None:
     parser.add_argument("--adapter")
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--medium", action="store_true", help="build a ~30M-parameter random model instead")
     parser.add_argument("--worker-threads", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     from greencoder.core.quiet import silence_libraries
@@ -111,10 +113,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         model = args.model
         if model is None:
-            from greencoder.core.tiny_model import make_tiny_model
+            from greencoder.core.tiny_model import TinyModelSpec, make_tiny_model
 
-            model = str(make_tiny_model(scratch))
-            print(f"model: tiny random model built in {model}")
+            spec = TinyModelSpec(hidden_size=512, intermediate_size=1376, num_layers=8, num_heads=8) if args.medium else TinyModelSpec()
+            model = str(make_tiny_model(scratch, spec))
+            print(f"model: random model ({spec.num_layers} layers x {spec.hidden_size}) built in {model}")
         compare_with_raw(model, args.adapter, args.new_tokens, args.repeats)
         thread_table(model, args.adapter, args.new_tokens)
 

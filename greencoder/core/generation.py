@@ -81,6 +81,7 @@ class StopSequenceCriteria:
         self.stop_sequences = tuple(s for s in stop_sequences if s)
         self.prompt_length = prompt_length
         self.window = max((len(s) for s in self.stop_sequences), default=0) + 2
+        self._anchor_length: int | None = None
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
@@ -91,11 +92,15 @@ class StopSequenceCriteria:
     def _hit(self, row) -> bool:
         if not self.stop_sequences:
             return False
-        generated = row.shape[0] - self.prompt_length
+        if row.shape[0] <= self.prompt_length:
+            return False
         start = max(self.prompt_length - 1, row.shape[0] - self.window)
-        anchor = self.tokenizer.decode(row[start : self.prompt_length], skip_special_tokens=True) if start < self.prompt_length else ""
-        text = self.tokenizer.decode(row[start:], skip_special_tokens=True)
-        return generated > 0 and find_stop(text, self.stop_sequences, after=len(anchor)) is not None
+        text = self.tokenizer.decode(row[start:].tolist(), skip_special_tokens=True)
+        if start < self.prompt_length:  # the window still holds the prompt's last token
+            if self._anchor_length is None:
+                self._anchor_length = len(self.tokenizer.decode(row[start : self.prompt_length].tolist(), skip_special_tokens=True))
+            return find_stop(text, self.stop_sequences, after=self._anchor_length) is not None
+        return find_stop(text, self.stop_sequences) is not None
 
 
 def find_stop(text: str, stop_sequences: Sequence[str], after: int = 0) -> int | None:

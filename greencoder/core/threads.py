@@ -1,11 +1,10 @@
 """How many CPU threads torch (and BLAS under numpy) may use: a first-order speed setting.
 
-Measured on the 2-core development VMs (see benchmarks/bench_generate.py, which prints the same
-comparison): with the other core idle, 2 torch threads were 1.2-1.6x faster than 1; with the other
-core busy (a sandboxed program being measured, a test worker, the editor), 2 threads were 1.7-4x
-*slower* than 1, because OpenMP workers spin waiting for a core that is taken. Earlier reports on
-these machines saw 20-50x. The default therefore leaves half the CPUs free: 1 thread on a 2-core
-machine, up to 4 on larger ones. `--threads` / GREENCODER_THREADS override it.
+Measured on the 2-core development VMs with benchmarks/bench_generate.py: with the other core
+idle, 2 torch threads gave 1.2-1.6x the tokens/s of 1; with the other core busy (a sandboxed
+program being measured, a test worker, the editor), 2 threads ran at 0.05-0.12x, because OpenMP
+workers spin waiting for a core that is taken. The default therefore leaves half the CPUs free:
+1 thread on a 2-core machine, up to 4 on larger ones. `--threads` / GREENCODER_THREADS override it.
 """
 
 from __future__ import annotations

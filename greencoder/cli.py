@@ -27,19 +27,6 @@ def warn(message: str) -> None:
     click.echo(f"greencoder: warning: {message}", err=True)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="greencoder")
-@click.option("--debug", is_flag=True, help="Show tracebacks and library logs.")
-def cli(debug: bool) -> None:
-    """Energy-aware code generation: efficiency soft prompts for code LLMs."""
-    _state["debug"] = _state["debug"] or debug
-    logging.basicConfig(
-        level=logging.DEBUG if _state["debug"] else logging.WARNING,
-        format="greencoder: %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 def _enable_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     if value:
         _state["debug"] = True
@@ -48,9 +35,21 @@ def _enable_debug(ctx: click.Context, param: click.Parameter, value: bool) -> bo
 
 
 def debug_option(function):
-    """`--debug` is accepted after the subcommand too, where users tend to add it."""
+    """`--debug`, accepted before the subcommand and after it (where users tend to add it)."""
     return click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_enable_debug,
                         help="Show tracebacks and library logs.")(function)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="greencoder")
+@debug_option
+def cli() -> None:
+    """Energy-aware code generation: efficiency soft prompts for code LLMs."""
+    logging.basicConfig(
+        level=logging.DEBUG if _state["debug"] else logging.WARNING,
+        format="greencoder: %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
 
 
 def threads_option(function):

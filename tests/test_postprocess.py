@@ -18,9 +18,10 @@ from typing import Callable
 
 import pytest
 
+from conftest import SHARED_DATA
 from greencoder.core.postprocess import brace_depth, brace_events, clean_completion, strip_fences
 
-DATA = Path("/work/shared/data/humaneval_x")
+DATA = SHARED_DATA / "humaneval_x"  # beside the checkout, in CI too
 
 
 def code_lines(text: str) -> list[str]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from greencoder.core.errors import InputError
 from greencoder.core.generation import GenerationOptions, GenerationResult
 from greencoder.core.languages import Language
-from greencoder.core.postprocess import brace_events
+from greencoder.core.postprocess import brace_events, indent_width
 from greencoder.core.prompt import EditorContext, editor_context
 from greencoder.core.runtime import Runtime
 
@@ -47,10 +47,6 @@ def position_to_offset(text: str, line: int, character: int) -> int:
     return sum(len(l) + 1 for l in lines[:line]) + character
 
 
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip(" \t"))
-
-
 def starts_new_block(line_before: str, line_after: str) -> bool:
     """Multi-line mode: the rest of the line is empty and the cursor starts a line or a new body."""
     return not line_after.strip() and (not line_before.strip() or line_before.rstrip().endswith((":", "{", "(", "[")))
@@ -74,8 +70,8 @@ def cut_block(completion: str, line_before: str, language: Language) -> str:
         if not line.strip() or (index == 0 and line_before.strip()):
             continue
         if base is None:
-            base = _indent(line)
-        elif _indent(line) < base:
+            base = indent_width(line)
+        elif indent_width(line) < base:
             return "\n".join(lines[:index])[len(line_before) :]
     return completion
 
@@ -115,7 +111,7 @@ def complete_at(
     if budget < 8:
         raise InputError(f"max_new_tokens={settings.max_new_tokens} leaves no room for context in the model's {runtime.context_tokens} tokens")
     context = editor_context(
-        runtime.tokenizer, prefix, suffix, budget, runtime.leading_special_ids(), settings.suffix_share, settings.use_fim
+        runtime.tokenizer, prefix, suffix, budget, runtime.leading_special_ids, settings.suffix_share, settings.use_fim
     )
     stops = (*language.stop_sequences, "\n\n\n") if multiline else ("\n",)
     options = GenerationOptions(settings.max_new_tokens, stops, context.end_token_ids)

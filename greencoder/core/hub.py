@@ -20,7 +20,9 @@ def looks_like_path(reference: str) -> bool:
     """True when `reference` is meant as a filesystem path rather than a hub id like `org/name`."""
     if os.path.exists(os.path.expanduser(reference)):
         return True
-    return reference.startswith(("/", "./", "../", "~", "\\")) or reference.count("/") > 1 or os.sep == "\\" and "\\" in reference
+    if reference.startswith(("/", "./", "../", "~", "\\")) or reference.count("/") > 1:
+        return True  # hub ids are `name` or `org/name`
+    return os.sep == "\\" and "\\" in reference
 
 
 def hub_offline_requested() -> bool:

@@ -32,7 +32,13 @@ from greencoder.core.languages import Language, get_language
 _FENCE = re.compile(r"^[ \t]*```[\w+#-]*[ \t]*$", re.MULTILINE)
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _BUILTINS = frozenset(dir(builtins))
-_BRACED_SIGNATURE = r"([A-Za-z_]\w*)\s*\([^;{}()]*\)\s*(?:const\s*)?(?:throws[\w\s,.]*)?\{"
+
+
+
+def _braced_signature(name: str = r"[A-Za-z_]\w*") -> str:
+    """`name(params) [const] [throws ...] {`, capturing the name. The parameter list may not contain
+    parentheses, so a word followed by `(` in a doc comment cannot start a match."""
+    return rf"({name})\s*\([^;{{}}()]*\)\s*(?:const\s*)?(?:throws[\w\s,.]*)?\{{"
 
 
 def clean_completion(language: Language | str, prompt: str, completion: str, entry_point: str | None = None) -> str:
@@ -61,11 +67,8 @@ def strip_fences(completion: str) -> tuple[str, bool]:
 
 
 def last_function_name(prompt: str, python: bool) -> str | None:
-    """Name of the function the prompt ends in (the entry point when none is given).
-
-    Braced languages: the parameter list may not contain parentheses, so a word followed by `(` in the
-    doc comment ("numbers (a list)") cannot start a match that runs on to the real signature's `{`."""
-    pattern = r"def\s+([A-Za-z_]\w*)\s*\(" if python else _BRACED_SIGNATURE
+    """Name of the function the prompt ends in (the entry point when none is given)."""
+    pattern = r"def\s+([A-Za-z_]\w*)\s*\(" if python else _braced_signature()
     names = re.findall(pattern, prompt)
     return names[-1] if names else None
 
@@ -74,11 +77,28 @@ def identifiers(code: str) -> set[str]:
     return set(_IDENTIFIER.findall(code))
 
 
+def referenced_closure(candidates: list[tuple[set[str], set[str]]], wanted: set[str]) -> list[int]:
+    """Indices of the candidates (names defined, names read) that `wanted` needs, directly or through
+    other kept candidates, in their original order. Shared by the Python and Java cleaners."""
+    wanted = set(wanted)
+    kept: set[int] = set()
+    changed = True
+    while changed:
+        changed = False
+        for index, (defined, reads) in enumerate(candidates):
+            if index not in kept and ("*" in defined or defined & wanted):
+                kept.add(index)
+                wanted |= reads
+                changed = True
+    return sorted(kept)
+
+
 # ---------------------------------------------------------------------------------------------
 # Python
 
 
-def _indent(line: str) -> int:
+def indent_width(line: str) -> int:
+    """Leading spaces and tabs of a line."""
     return len(line) - len(line.lstrip(" \t"))
 
 
@@ -86,7 +106,7 @@ def _top_level_blocks(lines: list[str]) -> Iterator[list[str]]:
     """Group lines into top-level blocks: a column-0 line (or decorators) plus what is indented under it."""
     block: list[str] = []
     for line in lines:
-        starts_block = line.strip() and _indent(line) == 0 and not (block and block[-1].lstrip().startswith("@"))
+        starts_block = line.strip() and indent_width(line) == 0 and not (block and block[-1].lstrip().startswith("@"))
         if starts_block and block and not _inside_string(block):
             yield block
             block = []
@@ -117,7 +137,7 @@ def _comment_inside_body(lines: list[str], number: int) -> bool:
         return False
     for line in lines[number + 1 :]:
         if line.strip() and not line.lstrip().startswith("#"):
-            return _indent(line) > 0
+            return indent_width(line) > 0
     return False
 
 
@@ -217,7 +237,7 @@ def clean_python(prompt: str, completion: str, entry_point: str | None = None) -
     # The model restated the function only when its code starts at column 0; a continuation body
     # followed by a second `def entry(...)` keeps the continuation (the second copy is junk).
     first_code = next((line for line in code.splitlines() if _is_code(line)), "")
-    restated = _restated_python(code, entry) if entry and first_code and _indent(first_code) == 0 else None
+    restated = _restated_python(code, entry) if entry and first_code and indent_width(first_code) == 0 else None
     if restated is not None:
         body, rest = restated
     else:
@@ -225,7 +245,7 @@ def clean_python(prompt: str, completion: str, entry_point: str | None = None) -
         body_lines: list[str] = []
         rest = []
         for number, line in enumerate(lines):
-            if line.strip() and _indent(line) == 0 and not _inside_string(body_lines) and not _comment_inside_body(lines, number):
+            if line.strip() and indent_width(line) == 0 and not _inside_string(body_lines) and not _comment_inside_body(lines, number):
                 rest = lines[number:]
                 break
             body_lines.append(line)
@@ -234,23 +254,16 @@ def clean_python(prompt: str, completion: str, entry_point: str | None = None) -
     # import): a second `def entry` would replace the body just written.
     taken = {name for block in _top_level_blocks(prompt.splitlines()) for name in _definition(block)[0]}
     taken |= {entry} if entry else set()
-    candidates = [(block, *_definition(block)) for block in _top_level_blocks(rest)]
+    blocks = list(_top_level_blocks(rest))
+    definitions = [_definition(block) for block in blocks]
+    # A redefinition is never eligible, and a body's `sorted(...)` does not ask for the tail's
+    # `sorted = ...` (test data shadowing a builtin): such blocks define nothing that counts.
+    candidates = [(set() if defined & taken else defined - _BUILTINS, reads) for defined, reads in definitions]
     wanted = _global_names(prompt + body + "\n")
     if wanted is None:
         wanted = identifiers(body)
-    kept: set[int] = set()
-    changed = True
-    while changed:
-        changed = False
-        for index, (_, defined, reads) in enumerate(candidates):
-            if index in kept or not defined or defined & taken:
-                continue
-            # A body's `sorted(...)` does not ask for the tail's `sorted = ...` (test data shadowing a builtin).
-            if "*" in defined or (defined & wanted) - _BUILTINS:
-                kept.add(index)
-                wanted |= reads
-                changed = True
-    pieces = [body.rstrip("\n")] + ["\n".join(candidates[i][0]).rstrip("\n") for i in sorted(kept)]
+    kept = referenced_closure(candidates, wanted)
+    pieces = [body.rstrip("\n")] + ["\n".join(blocks[i]).rstrip("\n") for i in kept]
     return "\n\n".join(p for p in pieces if p.strip()) + "\n" if body.strip() or kept else body
 
 
@@ -301,7 +314,7 @@ def _restated_body(code: str, entry: str) -> str | None:
 
     The brace must be code: a restated doc comment such as `>>> factorize(8)` / `{2, 2, 2}` also
     looks like a definition."""
-    pattern = re.compile(rf"\b{re.escape(entry)}\s*\([^;{{}}()]*\)\s*(?:const\s*)?(?:throws[\w\s,.]*)?\{{")
+    pattern = re.compile(r"\b" + _braced_signature(re.escape(entry)))
     code_braces = {position for position, char in brace_events(code) if char == "{"}
     for match in pattern.finditer(code):
         if match.end() - 1 in code_braces:
@@ -361,22 +374,10 @@ def _java_class_tail(code: str, method_end: int) -> str:
         elif level == 0:
             members.append((start, position + 1))
             start = position + 1
-    kept: list[tuple[int, int]] = []
-    wanted = identifiers(code[:method_end])
-    changed = True
-    while changed:
-        changed = False
-        for member in members:
-            if member in kept:
-                continue
-            text = code[member[0] : member[1]]
-            name = _java_member_name(text)
-            if name is not None and name in wanted:
-                kept.append(member)
-                wanted |= identifiers(text)
-                changed = True
-    kept.sort()
-    parts = [code[:method_end]] + [code[start:end] for start, end in kept]
+    texts = [code[start:end] for start, end in members]
+    candidates = [({name} if (name := _java_member_name(text)) else set(), identifiers(text)) for text in texts]
+    kept = referenced_closure(candidates, identifiers(code[:method_end]))
+    parts = [code[:method_end]] + [texts[i] for i in kept]
     return "".join(parts) + "\n}\n"
 
 

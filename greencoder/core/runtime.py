@@ -7,6 +7,7 @@ callers deal in text and GenerationResult only.
 
 from __future__ import annotations
 
+import functools
 import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -77,8 +78,10 @@ class Runtime:
             context_tokens=self.context_tokens,
         )
 
+    @functools.cached_property
     def leading_special_ids(self) -> list[int]:
-        """Ids the tokenizer puts before any text (e.g. Llama's BOS), to keep when building ids by hand."""
+        """Ids the tokenizer puts before any text (e.g. Llama's BOS), to keep when building ids by hand.
+        Fixed per tokenizer, so worked out once rather than on every completion."""
         with_special = self.tokenizer("x", add_special_tokens=True)["input_ids"]
         without = self.tokenizer("x", add_special_tokens=False)["input_ids"]
         if len(with_special) > len(without) and with_special[-len(without):] == without:

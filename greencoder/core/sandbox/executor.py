@@ -1,0 +1,188 @@
+"""The executor: write a program into a fresh job folder, compile it and run it in the sandbox.
+
+`Sandbox.execute` is the one-shot form evaluation uses (program + tests in one source). `prepare`
+returns a `Job` that compiles once and runs many times, which the measurement protocol needs
+(calibration plus ten measured runs of the same binary). Compilation happens inside the same
+sandbox as the run: compilers read untrusted input too (`#include "/dev/zero"`, template bombs).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from greencoder.core.errors import InputError
+from greencoder.core.languages import Language
+
+from .cgroups import CgroupSupport
+from .classify import classify
+from .isolation import Plan, SandboxPolicy, plan_isolation
+from .limits import DEFAULT_COMPILE_LIMITS, DEFAULT_RUN_LIMITS, Limits
+from .process import run_isolated
+from .results import ExecutionResult, Isolation, Status
+from .toolchains import Toolchains
+
+SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+_cgroup_support: dict[bool, CgroupSupport | None] = {}
+
+
+def detect_cgroups(enabled: bool = True) -> CgroupSupport | None:
+    if not enabled:
+        return None
+    if enabled not in _cgroup_support:
+        _cgroup_support[enabled] = CgroupSupport.detect()
+    return _cgroup_support[enabled]
+
+
+class Sandbox:
+    """Runs untrusted programs. Construct once and reuse: detection probes the machine."""
+
+    def __init__(self, policy: SandboxPolicy | None = None, toolchains: Toolchains | None = None,
+                 run_limits: Limits = DEFAULT_RUN_LIMITS, compile_limits: Limits = DEFAULT_COMPILE_LIMITS,
+                 warn=None) -> None:
+        self.policy = policy or SandboxPolicy()
+        self.run_limits = run_limits
+        self.compile_limits = compile_limits
+        self.cgroups = detect_cgroups(self.policy.use_cgroup)
+        self.plan: Plan = plan_isolation(self.policy, self.cgroups.version if self.cgroups else None)
+        self.toolchains = replace(toolchains or Toolchains(), other_user=self.plan.switch_uid is not None)
+        if self.plan.isolation.unsafe:
+            (warn or _shout)("RUNNING UNTRUSTED CODE WITHOUT A SANDBOX (--unsafe-no-sandbox): it can read and "
+                             "write your files and use the network. Rejected layers: "
+                             + ("; ".join(self.plan.rejected) or "none"))
+
+    @property
+    def isolation(self) -> Isolation:
+        return self.plan.isolation
+
+    def prepare(self, language: Language, files: Mapping[str, str], entry: str) -> "Job":
+        return Job(self, language, files, entry)
+
+    def execute(self, language: Language, source: str, *, stdin: bytes | None = None, args: Sequence[str] = (),
+                limits: Limits | None = None, expected_stdout: str | None = None) -> ExecutionResult:
+        """Compile (if needed) and run a single-file program; the compile result when it fails."""
+        files = {self.toolchains.source_file(language, source): source}
+        with self.prepare(language, files, self.toolchains.entry(language, source)) as job:
+            built = job.build()
+            if not built.ok:
+                return built
+            return job.run(args=args, stdin=stdin, limits=limits, expected_stdout=expected_stdout)
+
+
+class Job:
+    """One job folder: files written once, built once, run any number of times, then deleted."""
+
+    def __init__(self, sandbox: Sandbox, language: Language, files: Mapping[str, str], entry: str) -> None:
+        self.sandbox = sandbox
+        self.language = language
+        self.entry = entry
+        for name in files:
+            if "/" in name or name in ("", ".", "..") or name.startswith("."):
+                raise InputError(f"job file name '{name}' must be a plain file name")
+        jobs = sandbox.policy.resolved_jobs_dir()
+        jobs.mkdir(parents=True, exist_ok=True)
+        os.chmod(jobs, 0o711)  # the sandbox uid must traverse it, not list it
+        self.directory = Path(tempfile.mkdtemp(prefix="job-", dir=jobs))
+        self.files = list(files)
+        for name, text in files.items():
+            (self.directory / name).write_text(text)
+        uid, gid = sandbox.plan.switch_uid, sandbox.plan.switch_gid
+        if uid is not None:
+            for path in [self.directory, *(self.directory / name for name in files)]:
+                os.chown(path, uid, gid)
+        self._built: ExecutionResult | None = None
+
+    def __enter__(self) -> "Job":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        _remove_tree(self.directory)
+
+    def environment(self) -> dict[str, str]:
+        job = str(self.directory)
+        env = {"PATH": SAFE_PATH, "HOME": job, "TMPDIR": job, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
+               "PYTHONDONTWRITEBYTECODE": "1"}
+        env.update(self.sandbox.toolchains.extra_env)
+        return env
+
+    def build(self, limits: Limits | None = None) -> ExecutionResult:
+        """Compile inside the sandbox; ok at once for interpreted languages."""
+        limits = limits or self.sandbox.compile_limits
+        toolchains = self.sandbox.toolchains
+        try:
+            commands = toolchains.compile_commands(self.language, self.entry, self.files, limits)
+        except InputError:
+            raise
+        except Exception as exc:  # a missing compiler is the machine's problem, not the program's
+            return ExecutionResult(Status.SANDBOX_ERROR, str(exc), "compile", self.sandbox.isolation)
+        result = ExecutionResult(Status.OK, "nothing to compile", "compile", self.sandbox.isolation)
+        for command in commands:
+            result = self._run(command.argv, "compile", limits, command.address_space_limit, None, None)
+            if not result.ok:
+                break
+        self._built = result
+        return result
+
+    def run(self, args: Sequence[str] = (), stdin: bytes | None = None, limits: Limits | None = None,
+            expected_stdout: str | None = None) -> ExecutionResult:
+        if self._built is None:
+            built = self.build()
+            if not built.ok:
+                return built
+        elif not self._built.ok:
+            return self._built
+        limits = limits or self.sandbox.run_limits
+        try:
+            command = self.sandbox.toolchains.run_command(self.language, self.entry, list(args), limits)
+        except Exception as exc:
+            return ExecutionResult(Status.SANDBOX_ERROR, str(exc), "run", self.sandbox.isolation)
+        return self._run(command.argv, "run", limits, command.address_space_limit, stdin, expected_stdout)
+
+    def _run(self, argv: list[str], stage: str, limits: Limits, address_space: bool, stdin: bytes | None,
+             expected_stdout: str | None) -> ExecutionResult:
+        sandbox = self.sandbox
+        try:
+            exposed = sandbox.toolchains.exposed_paths(self.language)
+        except Exception as exc:
+            return ExecutionResult(Status.SANDBOX_ERROR, str(exc), stage, sandbox.isolation)
+        raw = run_isolated(sandbox.plan, sandbox.cgroups, argv, self.directory, self.environment(), limits,
+                           address_space, stdin, exposed)
+        status, reason = classify(raw, stage, self.language, limits, expected_stdout)
+        return ExecutionResult(
+            status=status, reason=reason, stage=stage, isolation=sandbox.isolation,
+            exit_code=raw.returncode, signal=raw.signal,
+            stdout=raw.stdout.decode(errors="replace"), stderr=raw.stderr.decode(errors="replace"),
+            wall_seconds=raw.wall_seconds, cpu_seconds=raw.cpu_seconds, cpu_source=raw.cpu_source,
+            peak_memory_bytes=raw.peak_memory_bytes, stray_processes_killed=raw.stray_processes,
+            details=raw.details,
+        )
+
+
+def _remove_tree(path: Path) -> None:
+    """Delete a job folder even if the program made parts of it read-only."""
+
+    def make_writable_and_retry(function, target, _):
+        try:
+            os.chmod(os.path.dirname(target), stat.S_IRWXU)
+            os.chmod(target, stat.S_IRWXU)
+            function(target)
+        except OSError:
+            pass
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=make_writable_and_retry)
+    else:
+        shutil.rmtree(path, onerror=make_writable_and_retry)
+
+
+def _shout(message: str) -> None:
+    print(f"greencoder: WARNING: {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,243 @@
+"""Run one command inside the plan's isolation and come back with what happened, whatever the
+program does: the deadline holds even if a child escapes and keeps our pipes open, output is read
+under a byte cap, and everything the run started is killed before we return.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .cgroups import CgroupSupport, RunCgroup
+from .isolation import Plan
+from .limits import Limits
+
+DRAIN_GRACE_SECONDS = 0.5
+
+
+@dataclass
+class RawRun:
+    """Facts about one process run, before they are interpreted into a status."""
+
+    returncode: int | None = None  # exit status, or 128+N when a wrapper reports signal N
+    signal: int | None = None
+    stdout: bytes = b""
+    stderr: bytes = b""
+    wall_seconds: float = 0.0
+    cpu_seconds: float | None = None
+    cpu_source: str | None = None
+    peak_memory_bytes: int | None = None
+    timed_out: bool = False
+    output_overflow: bool = False
+    oom_killed: bool = False
+    hit_process_limit: bool = False
+    stray_processes: int = 0
+    sandbox_failure: str | None = None  # the wrapper failed before the program started
+    details: dict = field(default_factory=dict)
+
+
+def run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], job_dir: Path, env: dict[str, str],
+                 limits: Limits, address_space: bool, stdin: bytes | None = None, exposed: list[str] = ()) -> RawRun:
+    raw = RawRun()
+    group: RunCgroup | None = None
+    if cgroups is not None:
+        try:
+            group = cgroups.create(limits.memory_bytes, limits.max_processes)
+        except OSError as exc:
+            raw.sandbox_failure = f"could not create the run's cgroup: {exc.strerror or exc}"
+            return raw
+    status_read, status_write = os.pipe() if plan.isolation.namespaces == "bubblewrap" else (None, None)
+    stdin_path = None
+    if stdin is not None:
+        stdin_path = job_dir / ".stdin"
+        stdin_path.write_bytes(stdin)
+    try:
+        wrapped = plan.wrap(argv, job_dir, status_write, exposed)
+        stdin_handle = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+        started = time.monotonic()
+        try:
+            process = subprocess.Popen(
+                wrapped, cwd=job_dir, env=env, stdin=stdin_handle, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                pass_fds=(status_write,) if status_write is not None else (),
+                preexec_fn=plan.preexec(limits, address_space, group.procs_files if group else []),
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raw.sandbox_failure = f"could not start {wrapped[0]}: {exc}"
+            return raw
+        finally:
+            if stdin_path:
+                stdin_handle.close()
+            if status_write is not None:
+                os.close(status_write)
+                status_write = None
+        _supervise(process, raw, group, limits, started)
+        if status_read is not None:
+            _read_bwrap_status(status_read, raw)
+        if group is not None:
+            raw.cpu_seconds = group.cpu_seconds()
+            raw.cpu_source = "cgroup" if raw.cpu_seconds is not None else raw.cpu_source
+            raw.oom_killed = group.oom_killed()
+            raw.hit_process_limit = group.hit_process_limit()
+            raw.peak_memory_bytes = group.peak_memory_bytes() or raw.peak_memory_bytes
+        return raw
+    finally:
+        for fd in (status_read, status_write):
+            if fd is not None:
+                os.close(fd)
+        if group is not None:
+            group.kill()
+            group.remove()
+
+
+def _supervise(process: subprocess.Popen, raw: RawRun, group: RunCgroup | None, limits: Limits, started: float) -> None:
+    """Read output until the main process exits or the deadline passes, then kill the rest."""
+    deadline = started + limits.wall_seconds
+    selector = selectors.DefaultSelector()
+    out_fd, err_fd = process.stdout.fileno(), process.stderr.fileno()
+    buffers = {out_fd: bytearray(), err_fd: bytearray()}
+    for stream in (process.stdout, process.stderr):
+        os.set_blocking(stream.fileno(), False)
+        selector.register(stream.fileno(), selectors.EVENT_READ)
+    try:
+        exit_fd = os.pidfd_open(process.pid)
+    except (AttributeError, OSError):
+        exit_fd = None
+    if exit_fd is not None:
+        selector.register(exit_fd, selectors.EVENT_READ)
+    status = None
+    try:
+        while status is None:
+            status = _reap(process, raw, block=False)
+            if status is not None:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raw.timed_out = True
+                break
+            for key, _ in selector.select(timeout=min(remaining, 0.02 if exit_fd is None else remaining)):
+                if key.fd == exit_fd:
+                    continue
+                if not _read_chunk(key.fd, buffers, selector, limits.max_output_bytes):
+                    raw.output_overflow = True
+            if raw.output_overflow:
+                break
+        raw.wall_seconds = time.monotonic() - started
+        if status is None:  # deadline or output cap: kill the whole tree, then reap
+            _kill_tree(process, group)
+            status = _reap(process, raw, block=True)
+        elif group is not None:
+            raw.stray_processes = len(group.pids())
+            if raw.stray_processes:
+                group.kill()
+        else:
+            _kill_group(process.pid)
+        drain_until = time.monotonic() + DRAIN_GRACE_SECONDS
+        while not raw.output_overflow and len(selector.get_map()) > (1 if exit_fd is not None else 0):
+            remaining = drain_until - time.monotonic()
+            if remaining <= 0:
+                raw.details["pipes_held_open"] = True  # an escaped child still holds them; we stop reading
+                break
+            for key, _ in selector.select(timeout=remaining):
+                if key.fd != exit_fd and not _read_chunk(key.fd, buffers, selector, limits.max_output_bytes):
+                    raw.output_overflow = True
+    finally:
+        selector.close()
+        if exit_fd is not None:
+            os.close(exit_fd)
+        process.stdout.close()
+        process.stderr.close()
+    raw.stdout, raw.stderr = bytes(buffers[out_fd]), bytes(buffers[err_fd])
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        raw.signal = -code
+    else:
+        raw.returncode = code
+
+
+def _read_chunk(fd: int, buffers: dict[int, bytearray], selector: selectors.BaseSelector, cap: int) -> bool:
+    """Read what is there; False once stdout + stderr together pass the cap."""
+    try:
+        data = os.read(fd, 65536)
+    except BlockingIOError:
+        return True
+    if not data:
+        selector.unregister(fd)
+        return True
+    used = sum(len(buffer) for buffer in buffers.values())
+    buffers[fd] += data[: max(0, cap - used)]
+    return used + len(data) <= cap
+
+
+def _reap(process: subprocess.Popen, raw: RawRun, block: bool) -> int | None:
+    pid, status, usage = os.wait4(process.pid, 0 if block else os.WNOHANG)
+    if pid == 0:
+        return None
+    process.returncode = os.waitstatus_to_exitcode(status)  # so Popen does not wait again
+    raw.cpu_seconds = usage.ru_utime + usage.ru_stime
+    raw.cpu_source = "rusage"
+    raw.peak_memory_bytes = usage.ru_maxrss * 1024
+    return status
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_tree(process: subprocess.Popen, group: RunCgroup | None) -> None:
+    if group is not None:
+        group.kill()
+    _kill_group(process.pid)
+    try:  # not process.kill(): Popen would reap the child and take its rusage with it
+        os.kill(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _read_bwrap_status(fd: int, raw: RawRun) -> None:
+    """bwrap writes one JSON object when the child started and one with its exit code; a missing
+    exit code with bwrap's own error on stderr means the sandbox failed, not the program."""
+    chunks = []
+    os.set_blocking(fd, False)
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    text = b"".join(chunks).decode(errors="replace")
+    records = []
+    decoder = json.JSONDecoder()
+    index = 0
+    while index < len(text):
+        while index < len(text) and text[index].isspace():
+            index += 1
+        if index >= len(text):
+            break
+        try:
+            record, index = decoder.raw_decode(text, index)
+        except json.JSONDecodeError:
+            break
+        records.append(record)
+    exit_codes = [record["exit-code"] for record in records if "exit-code" in record]
+    if exit_codes:
+        code = exit_codes[-1]
+        if code > 128 and raw.signal is None:
+            raw.signal = code - 128
+            raw.returncode = None
+        return
+    if raw.timed_out or raw.output_overflow or raw.signal is not None:
+        return
+    message = raw.stderr.decode(errors="replace").strip()
+    if message.startswith("bwrap:") or not records:
+        raw.sandbox_failure = message.splitlines()[0] if message else "bubblewrap exited before starting the program"

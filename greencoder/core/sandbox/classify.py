@@ -37,10 +37,13 @@ def _mib(value: int) -> str:
 def key_line(stderr: str, limit: int = 200) -> str:
     """The line of an error report that names the error: a Python traceback's last line, Java's
     'Exception in thread', a compiler's first 'error:'."""
-    lines = [line.strip() for line in stderr.strip().splitlines() if line.strip()]
+    raw_lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    lines = [line.strip() for line in raw_lines]
     if not lines:
         return ""
-    for line in lines:
+    for raw_line, line in zip(raw_lines, lines):
+        if raw_line[0].isspace():  # quoted source: a traceback's `raise ValueError("error: ...")`
+            continue
         if "error:" in line or line.startswith("Exception in thread") or "Assertion" in line:
             return line[:limit]
     for line in reversed(lines):

@@ -31,6 +31,7 @@ from .results import Isolation
 
 NOBODY = 65534
 HIDDEN_BY_DEFAULT = ("/tmp", "/var/tmp", "/root", "/home", "/run")
+SCRATCH_DIRS = ("/tmp", "/var/tmp")  # hidden behind a writable tmpfs: programs may expect to write there
 SYSTEM_DIRS = ("/", "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/opt", "/proc", "/sys", "/dev", "/var")
 
 
@@ -142,6 +143,9 @@ def bubblewrap_argv(argv: list[str], job_dir: Path, hidden: list[str], status_fd
     for path in exposed:  # toolchain folders inside hidden ones (a pyenv Python under /root), read-only
         if any(path == hide or path.startswith(hide + "/") for hide in hidden):
             wrapped += ["--ro-bind", path, path]
+    for path in hidden:  # empty and read-only, so writes to home or project fail instead of vanishing
+        if path not in SCRATCH_DIRS:
+            wrapped += ["--remount-ro", path]
     wrapped += ["--bind", job, job, "--chdir", job, "--setenv", "HOME", job, "--setenv", "TMPDIR", job]
     if status_fd is not None:
         wrapped += ["--json-status-fd", str(status_fd)]

@@ -10,6 +10,7 @@ import os
 import selectors
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,9 @@ from .isolation import Plan
 from .limits import Limits
 
 DRAIN_GRACE_SECONDS = 0.5
+# Without a cgroup or a PID namespace, the only handle on an escaped child is its uid; runs are
+# then serialised so that sweeping the uid after one run cannot kill another run's processes.
+_UID_SWEEP_LOCK = threading.Lock()
 
 
 @dataclass
@@ -44,6 +48,87 @@ class RawRun:
 
 def run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], job_dir: Path, env: dict[str, str],
                  limits: Limits, address_space: bool, stdin: bytes | None = None, exposed: list[str] = ()) -> RawRun:
+    sweep_uid = plan.switch_uid if cgroups is None and plan.isolation.namespaces is None else None
+    if sweep_uid is None:
+        return _run_isolated(plan, cgroups, argv, job_dir, env, limits, address_space, stdin, exposed)
+    with _UID_SWEEP_LOCK:
+        _become_subreaper()
+        raw = _run_isolated(plan, cgroups, argv, job_dir, env, limits, address_space, stdin, exposed)
+        raw.stray_processes = max(raw.stray_processes, sweep_processes_of(sweep_uid, plan.switch_gid))
+        return raw
+
+
+def sweep_processes_of(uid: int, gid: int | None) -> int:
+    """SIGKILL every process of `uid` (from a helper running as that uid: kill(-1) reaches exactly
+    those); returns how many there were."""
+    survivors = _count_processes_of(uid)
+    if survivors:
+        def become_uid() -> None:
+            os.setgroups([])
+            os.setgid(gid if gid is not None else uid)
+            os.setuid(uid)
+
+        for _ in range(3):
+            subprocess.run(["kill", "-KILL", "-1"], preexec_fn=become_uid, capture_output=True, timeout=10)
+            if not _count_processes_of(uid):
+                break
+    _reap_orphans_of(uid)
+    return survivors
+
+
+_subreaper = False
+
+
+def _become_subreaper() -> None:
+    """Have orphans of our runs re-parented to us rather than to PID 1, so that we can reap them:
+    unreaped zombies still count against the uid's RLIMIT_NPROC, and some container inits never
+    reap. Only used at the weakest isolation level; with a PID namespace its init reaps."""
+    global _subreaper
+    if _subreaper:
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        _subreaper = libc.prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+    except (OSError, AttributeError):
+        _subreaper = False
+
+
+def _reap_orphans_of(uid: int) -> None:
+    """waitpid() the zombies of `uid` that were re-parented to us; never touches other children."""
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline:
+        pending = [pid for pid, owner, state, parent in _processes() if owner == uid and parent == os.getpid()]
+        if not pending:
+            return
+        for pid in pending:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        time.sleep(0.01)
+
+
+def _processes():
+    """(pid, uid, state, parent pid) of every process, from /proc."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status") as handle:
+                fields = dict(line.split(":", 1) for line in handle.read().splitlines() if ":" in line)
+            yield int(entry.name), int(fields["Uid"].split()[0]), fields["State"].strip(), int(fields["PPid"])
+        except (OSError, KeyError, ValueError):
+            continue
+
+
+def _count_processes_of(uid: int) -> int:
+    return sum(1 for _, owner, state, _ in _processes() if owner == uid and not state.startswith("Z"))
+
+
+def _run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], job_dir: Path, env: dict[str, str],
+                  limits: Limits, address_space: bool, stdin: bytes | None, exposed: list[str]) -> RawRun:
     raw = RawRun()
     group: RunCgroup | None = None
     if cgroups is not None:

@@ -105,22 +105,40 @@ class Toolchains:
 
 
 _PUBLIC_CLASS = re.compile(r"^\s*public\s+(?:(?:final|abstract|strictfp)\s+)*(?:class|interface|enum|record)\s+(\w+)", re.M)
-_CLASS = re.compile(r"\b(?:class|interface|enum|record)\s+(\w+)")
+_CLASS_OR_BRACE = re.compile(r"\b(?:class|interface|enum|record)\s+(\w+)|[{}]")
 _MAIN = re.compile(r"\bstatic\s+void\s+main\s*\(")
+_COMMENT_OR_LITERAL = re.compile(r'"""[\s\S]*?"""|//[^\n]*|/\*[\s\S]*?(?:\*/|$)|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'')
+
+
+def _java_code(source: str) -> str:
+    """`source` with comments and literals blanked (same length), so "class" in a comment is no declaration."""
+    return _COMMENT_OR_LITERAL.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), source)
 
 
 def java_public_class(source: str) -> str | None:
-    match = _PUBLIC_CLASS.search(source)
+    match = _PUBLIC_CLASS.search(_java_code(source))
     return match.group(1) if match else None
 
 
 def java_main_class(source: str) -> str | None:
-    """The class declaring `static void main`: the nearest class declaration before it."""
-    main = _MAIN.search(source)
+    """The class declaring `static void main`: the innermost class whose body encloses it (not a
+    nested class declared before it)."""
+    code = _java_code(source)
+    main = _MAIN.search(code)
     if main is None:
         return java_public_class(source)
-    classes = [match for match in _CLASS.finditer(source, 0, main.start())]
-    return classes[-1].group(1) if classes else None
+    open_blocks: list[str | None] = []  # per open brace: the class it opens, or None (method, initializer)
+    declared = None
+    for token in _CLASS_OR_BRACE.finditer(code, 0, main.start()):
+        if token.group(1):
+            declared = token.group(1)
+        elif token.group() == "{":
+            open_blocks.append(declared)
+            declared = None
+        elif open_blocks:
+            open_blocks.pop()
+    enclosing = [name for name in open_blocks if name]
+    return enclosing[-1] if enclosing else None
 
 
 @functools.lru_cache(maxsize=16)

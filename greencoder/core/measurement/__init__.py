@@ -1,0 +1,1 @@
+"""Measuring what running code costs: harness programs that repeat a call, and their reports."""

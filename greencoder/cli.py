@@ -155,6 +155,82 @@ def make_tiny_model_command(directory: Path, force: bool, no_fim: bool, seed: in
     click.echo(str(path))
 
 
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--call", "call", required=True, help='Expression to measure, in the file\'s language, e.g. "is_prime(1000003)".')
+@click.option("--function", "function", default=None, help="Function the call exercises; checked to exist in each file.")
+@click.option("--language", default=None, help="python, cpp or java (default: from the file extension).")
+@click.option("--runs", type=click.IntRange(min=1), default=10, show_default=True, help="Measured runs per program.")
+@click.option("--min-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="Each run repeats the call for at least this long.")
+@click.option("--cooldown", type=click.FloatRange(min=0), default=5.0, show_default=True, help="Seconds of rest before each run.")
+@click.option("--baseline-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="Idle baseline length (hardware meters only).")
+@click.option("--alpha", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.005, show_default=True, help="Significance level of the Mann-Whitney U test.")
+@click.option("--meter", default="auto", show_default=True, help="auto, rapl, perf, nvml, powermetrics or estimate.")
+@click.option("--watts-per-core", type=click.FloatRange(min=0, min_open=True), default=None, help="Power per busy core for the estimate (default: GREENCODER_WATTS_PER_CORE, else 12 W).")
+@click.option("--memory-mib", type=click.IntRange(min=16), default=1024, show_default=True, help="Memory limit of the measured program.")
+@click.option("--cxx-flags", default="-std=c++17 -O0", show_default=True, help="g++ flags (the paper's by default).")
+@click.option("--unsafe-no-sandbox", is_flag=True, help="Run even where no sandbox is available (the program can touch your files).")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw measurements and comparisons as JSON.")
+@debug_option
+def measure(files: tuple[Path, ...], call: str, function: str | None, language: str | None, runs: int,
+            min_seconds: float, cooldown: float, baseline_seconds: float, alpha: float, meter: str,
+            watts_per_core: float | None, memory_mib: int, cxx_flags: str, unsafe_no_sandbox: bool, as_json: bool) -> None:
+    """Measure the energy and time of CALL against each FILE; with several files, compare each
+    with the first (Mann-Whitney U)."""
+    import shlex
+
+    from tqdm import tqdm
+
+    from greencoder.core.languages import get_language, language_for_path
+    from greencoder.core.measurement.protocol import MeasurementProtocol, compare_measurements, measure as measure_call
+    from greencoder.core.measurement.report import render_json, render_text
+    from greencoder.core.meters import select_meter
+    from greencoder.core.sandbox import DEFAULT_RUN_LIMITS, Sandbox, SandboxPolicy, Toolchains
+    from greencoder.core.statistics import TooFewSamplesError
+
+    sources = []
+    for file in files:
+        try:
+            sources.append(file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from exc
+    languages = [get_language(language) if language else language_for_path(str(file)) for file in files]
+    if len({lang.name for lang in languages}) > 1:
+        raise InputError("the files to compare are in different languages; measure them separately")
+    from dataclasses import replace
+
+    limits = replace(DEFAULT_RUN_LIMITS, memory_bytes=memory_mib * 1024 * 1024)
+    sandbox = Sandbox(SandboxPolicy(allow_unsandboxed=unsafe_no_sandbox),
+                      Toolchains(cxx_flags=tuple(shlex.split(cxx_flags))), run_limits=limits, warn=warn)
+    selected = select_meter(meter, watts_per_core=watts_per_core)
+    if selected.rejected:
+        click.echo(f"greencoder: energy meter: {selected.summary()}", err=True)
+    if selected.kind != "measured":
+        warn("no hardware energy counter is usable here: energies are ESTIMATED from CPU time, not measured")
+    protocol = MeasurementProtocol(runs=runs, min_seconds=min_seconds, cooldown_seconds=cooldown,
+                                   baseline_seconds=baseline_seconds, alpha=alpha)
+    measurements = []
+    for file, source, lang in zip(files, sources, languages):
+        with tqdm(total=runs, desc=file.name, unit="run", file=sys.stderr, disable=None, leave=False) as bar:
+            def progress(stage: str, done: int, total: int, bar=bar) -> None:
+                bar.set_postfix_str(stage)
+                bar.n = done if stage == "measuring" else 0
+                bar.refresh()
+
+            measurements.append(measure_call(sandbox, selected.meter, lang, source, call, function=function,
+                                             name=file.name, protocol=protocol, progress=progress))
+    comparisons, errors = [], []
+    for other in measurements[1:]:
+        try:
+            comparisons.append(compare_measurements(measurements[0], other, alpha))
+        except TooFewSamplesError as exc:
+            errors.append(f"{other.name} vs {measurements[0].name}: not tested: {exc}")
+    if as_json:
+        click.echo(json.dumps(render_json(measurements, comparisons, errors), indent=2))
+    else:
+        click.echo(render_text(measurements, comparisons, errors))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the CLI, turning expected errors into one line and an exit status."""
     try:

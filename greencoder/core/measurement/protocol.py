@@ -1,0 +1,231 @@
+"""The paper's measurement protocol: how the energy and time of one call are measured.
+
+The call is repeated inside one program until a run lasts at least `min_seconds` (5 s: short runs
+drown in meter resolution and start-up), the program is run `runs` times (10) with a cooldown
+between runs (5 s, so heat and turbo state of one run do not leak into the next), an idle
+baseline is subtracted for hardware meters, and outliers are removed with the MAD before
+summarising. Everything is configurable; tests use short runs and no cooldown.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from greencoder.core.errors import GreencoderError
+from greencoder.core.languages import Language
+from greencoder.core.meters import EnergyReading, Meter, RunUsage, idle_power
+from greencoder.core.sandbox import ExecutionResult, Job, Limits, Sandbox
+from greencoder.core.statistics import DEFAULT_ALPHA, DEFAULT_THRESHOLD, Comparison, Summary, compare, summarize
+
+from .harness import build_harness, parse_harness_output
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+class MeasurementError(GreencoderError):
+    """The program could not be measured: it did not compile, failed, or timed out."""
+
+
+@dataclass(frozen=True)
+class MeasurementProtocol:
+    runs: int = 10
+    min_seconds: float = 5.0
+    cooldown_seconds: float = 5.0
+    baseline_seconds: float = 5.0  # idle baseline length, measured meters only
+    outlier_threshold: float = DEFAULT_THRESHOLD
+    alpha: float = DEFAULT_ALPHA
+    calibration_margin: float = 1.15  # aim this much above min_seconds, so noise keeps runs above it
+    max_run_seconds: float = 600.0  # the per-run deadline never exceeds this
+
+    def __post_init__(self) -> None:
+        if self.runs < 1:
+            raise ValueError("runs must be at least 1")
+        if self.min_seconds < 0 or self.cooldown_seconds < 0 or self.baseline_seconds < 0:
+            raise ValueError("durations must not be negative")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    repeats: int
+    joules: float
+    seconds: float  # wall time of the whole program run the meter bracketed
+    loop_seconds: float  # the repeated calls alone, as the harness timed them
+    cpu_seconds: float | None
+    reading: EnergyReading
+
+    @property
+    def joules_per_call(self) -> float:
+        return self.joules / self.repeats
+
+    @property
+    def seconds_per_call(self) -> float:
+        return self.loop_seconds / self.repeats
+
+
+@dataclass
+class Measurement:
+    """Everything needed to re-analyse one program's measurement; `to_dict()` is the raw record."""
+
+    name: str
+    language: str
+    call: str
+    repeats: int
+    meter: str
+    energy_kind: str  # "measured" or "estimated": carried into every table and plot
+    meter_note: str
+    isolation: str
+    baseline_watts: float
+    protocol: MeasurementProtocol
+    runs: list[RunRecord] = field(default_factory=list)
+
+    @property
+    def joules(self) -> list[float]:
+        return [run.joules for run in self.runs]
+
+    @property
+    def seconds(self) -> list[float]:
+        return [run.seconds for run in self.runs]
+
+    def energy(self) -> Summary:
+        return summarize(self.joules, self.protocol.outlier_threshold)
+
+    def time(self) -> Summary:
+        return summarize(self.seconds, self.protocol.outlier_threshold)
+
+    def energy_per_call(self) -> Summary:
+        return summarize([run.joules_per_call for run in self.runs], self.protocol.outlier_threshold)
+
+    def time_per_call(self) -> Summary:
+        return summarize([run.seconds_per_call for run in self.runs], self.protocol.outlier_threshold)
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name, "language": self.language, "call": self.call, "repeats": self.repeats,
+            "meter": self.meter, "energy_kind": self.energy_kind, "meter_note": self.meter_note,
+            "isolation": self.isolation, "baseline_watts": self.baseline_watts, "protocol": asdict(self.protocol),
+            "runs": [{**{k: v for k, v in asdict(run).items() if k != "reading"}, "reading": run.reading.to_dict(),
+                      "joules_per_call": run.joules_per_call, "seconds_per_call": run.seconds_per_call}
+                     for run in self.runs],
+            "energy_joules": self.energy().to_dict(), "time_seconds": self.time().to_dict(),
+            "energy_joules_per_call": self.energy_per_call().to_dict(),
+            "time_seconds_per_call": self.time_per_call().to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class MeasurementComparison:
+    """b against a: Mann-Whitney U on per-call energy and time (the two programs are calibrated to
+    different repeat counts, so per-run values would compare different amounts of work)."""
+
+    a: Measurement
+    b: Measurement
+    energy: Comparison
+    time: Comparison
+
+    def to_dict(self) -> dict:
+        return {"a": self.a.name, "b": self.b.name, "energy": self.energy.to_dict(), "time": self.time.to_dict()}
+
+
+def compare_measurements(a: Measurement, b: Measurement, alpha: float | None = None) -> MeasurementComparison:
+    if a.energy_kind != b.energy_kind:
+        raise MeasurementError("cannot compare a measured energy with an estimated one")
+    alpha = a.protocol.alpha if alpha is None else alpha
+    threshold = a.protocol.outlier_threshold
+    energy = compare([r.joules_per_call for r in a.runs], [r.joules_per_call for r in b.runs], alpha, threshold)
+    time_ = compare([r.seconds_per_call for r in a.runs], [r.seconds_per_call for r in b.runs], alpha, threshold)
+    return MeasurementComparison(a, b, energy, time_)
+
+
+def measure(sandbox: Sandbox, meter: Meter, language: Language, source: str, call: str, *,
+            function: str | None = None, name: str = "program", protocol: MeasurementProtocol = MeasurementProtocol(),
+            progress: Progress | None = None, sleep: Callable[[float], None] = time.sleep) -> Measurement:
+    """Measure `call` evaluated against `source`; raises MeasurementError with a one-line reason."""
+    progress = progress or (lambda stage, done, total: None)
+    program = build_harness(language, source, call, function, source_name=name)
+    with sandbox.prepare(language, program.files, program.entry) as job:
+        built = job.build()
+        if not built.ok:
+            raise MeasurementError(f"{name} did not build: {built.reason}")
+        repeats = _calibrate(job, protocol, name, progress)
+        baseline = 0.0
+        if meter.kind == "measured" and protocol.baseline_seconds > 0:
+            progress("idle baseline", 0, 1)
+            baseline = idle_power(meter, protocol.baseline_seconds)
+        measurement = Measurement(
+            name=name, language=language.name, call=call, repeats=repeats, meter=meter.name, energy_kind=meter.kind,
+            meter_note=meter.describe(), isolation=sandbox.isolation.label, baseline_watts=baseline, protocol=protocol,
+        )
+        for index in range(protocol.runs):
+            progress("measuring", index, protocol.runs)
+            if protocol.cooldown_seconds > 0:
+                sleep(protocol.cooldown_seconds)
+            record = _measured_run(job, meter, repeats, protocol, baseline, name)
+            if index == 0 and record.seconds < protocol.min_seconds and repeats < 2**62:
+                # Calibration undershot (first call cached, frequency change): rescale once and restart.
+                repeats = _scale(repeats, protocol.min_seconds * protocol.calibration_margin, record.loop_seconds)
+                measurement.repeats = repeats
+                record = _measured_run(job, meter, repeats, protocol, baseline, name)
+            measurement.runs.append(record)
+        progress("measuring", protocol.runs, protocol.runs)
+        return measurement
+
+
+def _run_limits(job: Job, expected_seconds: float, protocol: MeasurementProtocol) -> Limits:
+    base = job.sandbox.run_limits
+    wall = min(protocol.max_run_seconds, max(base.wall_seconds, 3 * expected_seconds + 10))
+    return Limits(wall_seconds=wall, cpu_seconds=wall, memory_bytes=base.memory_bytes,
+                  max_processes=base.max_processes, max_file_bytes=base.max_file_bytes,
+                  max_open_files=base.max_open_files, max_output_bytes=base.max_output_bytes,
+                  java_heap_bytes=base.java_heap_bytes)
+
+
+def _run(job: Job, repeats: int, expected_seconds: float, protocol: MeasurementProtocol, name: str) -> ExecutionResult:
+    result = job.run([str(repeats)], limits=_run_limits(job, expected_seconds, protocol))
+    if not result.ok:
+        raise MeasurementError(f"{name} failed while measuring ({repeats} calls): {result.status.value}: {result.reason}")
+    return result
+
+
+def _scale(repeats: int, target_seconds: float, observed_seconds: float) -> int:
+    return max(repeats + 1, math.ceil(repeats * target_seconds / max(observed_seconds, 1e-9)))
+
+
+def _calibrate(job: Job, protocol: MeasurementProtocol, name: str, progress: Progress) -> int:
+    """The repeat count whose loop lasts about min_seconds × margin. Grows by at most 100× per
+    step while runs are too short to time reliably, then extrapolates once."""
+    target = protocol.min_seconds * protocol.calibration_margin
+    repeats, step = 1, 0
+    while True:
+        progress("calibrating", step, 0)
+        result = _run(job, repeats, 1.0 if step == 0 else target / 10, protocol, name)
+        loop = parse_harness_output(result.stdout).loop_seconds
+        if loop >= target or target == 0:
+            return repeats
+        if loop >= min(0.2, target / 10):  # long enough to extrapolate from
+            return _scale(repeats, target, loop)
+        repeats = min(repeats * 100, _scale(repeats, target, loop))
+        step += 1
+
+
+def _measured_run(job: Job, meter: Meter, repeats: int, protocol: MeasurementProtocol, baseline_watts: float,
+                  name: str) -> RunRecord:
+    session = meter.start()
+    try:
+        result = _run(job, repeats, protocol.min_seconds * protocol.calibration_margin, protocol, name)
+    except BaseException:
+        try:  # release samplers; the reading is discarded
+            session.stop(RunUsage())
+        except Exception:  # noqa: BLE001 - the run's own error is the one to report
+            pass
+        raise
+    reading = session.stop(RunUsage(cpu_seconds=result.cpu_seconds, wall_seconds=result.wall_seconds,
+                                    cpu_source=result.cpu_source))
+    joules = reading.joules
+    if baseline_watts and reading.kind == "measured":
+        joules = max(0.0, joules - baseline_watts * reading.interval)
+    report = parse_harness_output(result.stdout)
+    return RunRecord(repeats=repeats, joules=joules, seconds=result.wall_seconds, loop_seconds=report.loop_seconds,
+                     cpu_seconds=result.cpu_seconds, reading=reading)

@@ -22,6 +22,21 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
+def pytest_report_header(config) -> list[str]:
+    """Name the isolation sandboxed tests run under, and why stronger levels were not used."""
+    try:
+        from greencoder.core.sandbox import Sandbox
+
+        sandbox = Sandbox()
+        lines = [f"greencoder sandbox: {sandbox.isolation.label}"]
+        if sandbox.plan.rejected:
+            lines.append("greencoder sandbox rejected: " + "; ".join(sandbox.plan.rejected))
+        return lines
+    except Exception as exc:  # noqa: BLE001 - a header must never break the run
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return [f"greencoder sandbox: unavailable ({type(exc).__name__}: {reason})"]
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     from greencoder.core.quiet import silence_libraries

@@ -16,6 +16,7 @@ from greencoder.core.sandbox import Limits, Sandbox, SandboxPolicy, SandboxUnava
 LEVELS = {
     "strongest": dict(namespaces="auto", use_cgroup=True),
     "unshare": dict(namespaces="unshare", use_cgroup=True),
+    "bubblewrap-no-cgroup": dict(namespaces="bubblewrap", use_cgroup=False),
     "uid-only-no-cgroup": dict(namespaces="none", use_cgroup=False),
 }
 RUN_LIMITS = Limits(wall_seconds=3.0, memory_bytes=256 * 1024 * 1024, max_processes=64,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
 import textwrap
 import time
 from pathlib import Path
@@ -242,3 +243,33 @@ def test_cpp_compile_bomb_is_a_compile_error(sandbox, bomb):
     assert result.status is Status.COMPILE_ERROR
     assert time.monotonic() - started < 25
     assert_no_leftovers(sandbox)
+
+
+def test_cleanup_spares_other_processes_of_the_sandbox_uid(sandbox):
+    """Killing what a run left behind must not kill an unrelated process that happens to run
+    under the same unprivileged uid (another run, a service running as nobody)."""
+    uid = sandbox.plan.switch_uid
+    if uid is None:
+        pytest.skip("no uid switch (not root)")
+
+    def become_sandbox_uid():
+        os.setgroups([])
+        os.setgid(sandbox.plan.switch_gid)
+        os.setuid(uid)
+
+    bystander = subprocess.Popen(["sleep", "30"], preexec_fn=become_sandbox_uid, cwd="/")
+    try:
+        result = run(sandbox, """
+            import os
+            if os.fork() == 0:
+                os.setsid()
+                while True:
+                    pass
+            print("parent leaves")
+        """)
+        assert result.status is Status.OK
+        time.sleep(0.2)
+        assert bystander.poll() is None, "the cleanup killed an unrelated process of the sandbox uid"
+    finally:
+        bystander.kill()
+        bystander.wait()

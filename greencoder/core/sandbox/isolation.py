@@ -32,6 +32,12 @@ from .results import Isolation
 NOBODY = 65534
 HIDDEN_BY_DEFAULT = ("/tmp", "/var/tmp", "/root", "/home", "/run")
 SCRATCH_DIRS = ("/tmp", "/var/tmp")  # hidden behind a writable tmpfs: programs may expect to write there
+# The first process of a new PID namespace is its init, which the kernel shields from every signal it
+# has no handler for (RLIMIT_CPU's SIGXCPU, abort()'s SIGABRT, a kill() of itself). A shell is that
+# init instead: it runs the program as its child, reaps it (so its rusage reaches us) and exits with
+# 128+N when it dies of signal N. The shell's own stderr ("Killed") goes to /dev/null, the program's
+# not (in a subshell: dash reports a job's death with the job's redirections still in place).
+PID1_SHIM = ("/bin/sh", "-c", 'exec 3>&2 2>/dev/null; ("$@" 2>&3 3>&-); exit $?', "sh")
 SYSTEM_DIRS = ("/", "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/opt", "/proc", "/sys", "/dev", "/var")
 
 
@@ -136,7 +142,8 @@ def child_rlimits(limits: Limits, address_space: bool, cgroup_limits_processes: 
 def bubblewrap_argv(argv: list[str], job_dir: Path, hidden: list[str], status_fd: int | None,
                     exposed: list[str] = ()) -> list[str]:
     job = str(job_dir)
-    wrapped = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session",
+    # --as-pid-1: bwrap's own init would reap the program but is never reaped itself, losing its CPU time.
+    wrapped = ["bwrap", "--unshare-all", "--as-pid-1", "--die-with-parent", "--new-session",
                "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--hostname", "sandbox"]
     for path in hidden:
         wrapped += ["--tmpfs", path]
@@ -149,12 +156,12 @@ def bubblewrap_argv(argv: list[str], job_dir: Path, hidden: list[str], status_fd
     wrapped += ["--bind", job, job, "--chdir", job, "--setenv", "HOME", job, "--setenv", "TMPDIR", job]
     if status_fd is not None:
         wrapped += ["--json-status-fd", str(status_fd)]
-    return [*wrapped, "--", *argv]
+    return [*wrapped, "--", *PID1_SHIM, *argv]
 
 
 def unshare_argv(argv: list[str]) -> list[str]:
     return ["unshare", "--user", "--map-current-user", "--net", "--pid", "--fork", "--kill-child",
-            "--mount-proc", "--ipc", "--uts", "--", *argv]
+            "--mount-proc", "--ipc", "--uts", "--", *PID1_SHIM, *argv]
 
 
 def sandbox_exec_profile(job_dir: Path) -> str:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,9 +21,10 @@ from .isolation import Plan
 from .limits import Limits
 
 DRAIN_GRACE_SECONDS = 0.5
-# Without a cgroup or a PID namespace, the only handle on an escaped child is its uid; runs are
-# then serialised so that sweeping the uid after one run cannot kill another run's processes.
+# Without a cgroup or a PID namespace an escaped child is found by uid + a marker in its environment
+# (or its working directory); runs are then serialised, as they share the uid's RLIMIT_NPROC count.
 _UID_SWEEP_LOCK = threading.Lock()
+RUN_MARKER = "GREENCODER_RUN"
 
 
 @dataclass
@@ -51,29 +53,45 @@ def run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], job
     sweep_uid = plan.switch_uid if cgroups is None and plan.isolation.namespaces is None else None
     if sweep_uid is None:
         return _run_isolated(plan, cgroups, argv, job_dir, env, limits, address_space, stdin, exposed)
+    marker = f"{RUN_MARKER}={uuid.uuid4().hex}"
+    env = {**env, RUN_MARKER: marker.split("=", 1)[1]}
     with _UID_SWEEP_LOCK:
         _become_subreaper()
         raw = _run_isolated(plan, cgroups, argv, job_dir, env, limits, address_space, stdin, exposed)
-        raw.stray_processes = max(raw.stray_processes, sweep_processes_of(sweep_uid, plan.switch_gid))
+        raw.stray_processes = max(raw.stray_processes, sweep_run(sweep_uid, marker.encode(), job_dir))
         return raw
 
 
-def sweep_processes_of(uid: int, gid: int | None) -> int:
-    """SIGKILL every process of `uid` (from a helper running as that uid: kill(-1) reaches exactly
-    those); returns how many there were."""
-    survivors = _count_processes_of(uid)
-    if survivors:
-        def become_uid() -> None:
-            os.setgroups([])
-            os.setgid(gid if gid is not None else uid)
-            os.setuid(uid)
-
-        for _ in range(3):
-            subprocess.run(["kill", "-KILL", "-1"], preexec_fn=become_uid, capture_output=True, timeout=10)
-            if not _count_processes_of(uid):
-                break
+def sweep_run(uid: int, marker: bytes, job_dir: Path) -> int:
+    """SIGKILL the processes this run left behind: those of the sandbox uid that carry the run's
+    marker in their environment or work in its job folder. Never a blanket kill of the uid, which
+    would hit other runs and any service that runs as nobody. Returns how many there were."""
+    found = 0
+    for _ in range(20):
+        strays = [pid for pid, owner, state, _ in _processes()
+                  if owner == uid and not state.startswith("Z") and _belongs_to_run(pid, marker, job_dir)]
+        if not strays:
+            break
+        found = max(found, len(strays))
+        for pid in strays:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.01)
     _reap_orphans_of(uid)
-    return survivors
+    return found
+
+
+def _belongs_to_run(pid: int, marker: bytes, job_dir: Path) -> bool:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as handle:
+            if marker in handle.read().split(b"\0"):
+                return True
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return False
+    return cwd == str(job_dir) or cwd.startswith(f"{job_dir}/")
 
 
 _subreaper = False
@@ -123,10 +141,6 @@ def _processes():
             continue
 
 
-def _count_processes_of(uid: int) -> int:
-    return sum(1 for _, owner, state, _ in _processes() if owner == uid and not state.startswith("Z"))
-
-
 def _run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], job_dir: Path, env: dict[str, str],
                   limits: Limits, address_space: bool, stdin: bytes | None, exposed: list[str]) -> RawRun:
     raw = RawRun()
@@ -164,6 +178,8 @@ def _run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], jo
         _supervise(process, raw, group, limits, started)
         if status_read is not None:
             _read_bwrap_status(status_read, raw)
+        elif plan.isolation.namespaces == "unshare" and (raw.returncode or 0) > 128:
+            raw.signal, raw.returncode = raw.returncode - 128, None  # PID1_SHIM's 128+N: killed by signal N
         if group is not None:
             raw.cpu_seconds = group.cpu_seconds()
             raw.cpu_source = "cgroup" if raw.cpu_seconds is not None else raw.cpu_source

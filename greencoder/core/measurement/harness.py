@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from greencoder.core.errors import GreencoderError, InputError
 from greencoder.core.languages import Language
+from greencoder.core.source_text import blank_comments_and_strings, java_public_class
 
 MARKER = "GREENCODER_HARNESS"
 PYTHON_SOURCE = "solution.py"
@@ -121,18 +122,7 @@ def _clean_call(language: Language, call: str) -> str:
     return cleaned
 
 
-_BLANKABLE = re.compile(
-    r'"""[\s\S]*?"""'  # Java text block
-    r"|//[^\n]*|/\*[\s\S]*?(?:\*/|$)"  # comments
-    r'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\''  # string and character literals
-)
 _NOT_A_DECLARATION = frozenset({"return", "new", "throw", "else", "case", "do", "delete", "co_return", "co_yield"})
-
-
-def blank_comments_and_strings(code: str) -> str:
-    """`code` with comments and literals replaced by spaces (newlines kept): same length, so an
-    offset found in the result is an offset into `code`."""
-    return _BLANKABLE.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), code)
 
 
 def defines_function(language: Language, source: str, name: str) -> bool:
@@ -314,21 +304,7 @@ public class {harness} {{
 }}
 """
 
-_PUBLIC_TYPE = re.compile(
-    r"\bpublic\s+(?:(?:abstract|final|strictfp|sealed|non-sealed)\s+)*(?:class|interface|enum|record|@interface)\s+"
-    r"([A-Za-z_$][\w$]*)"
-)
 _PACKAGE = re.compile(r"^\s*package\s+[\w.\s]+;", re.MULTILINE)
-
-
-def java_public_class(source: str) -> str | None:
-    """The top-level public type's name, which javac requires as the file name."""
-    code = blank_comments_and_strings(source)
-    for match in _PUBLIC_TYPE.finditer(code):
-        before = code[: match.start()]
-        if before.count("{") == before.count("}"):
-            return match.group(1)
-    return None
 
 
 def _java_harness(source: str, call: str) -> HarnessProgram:

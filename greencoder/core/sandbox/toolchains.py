@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from greencoder.core.errors import GreencoderError
 from greencoder.core.languages import CPP, JAVA, PYTHON, Language
+from greencoder.core.source_text import blank_comments_and_strings, java_public_class
 
 from .limits import Limits
 
@@ -104,26 +105,14 @@ class Toolchains:
         return {PYTHON.name: [self.python], CPP.name: [self.cxx], JAVA.name: [self.javac, self.java]}[language.name]
 
 
-_PUBLIC_CLASS = re.compile(r"^\s*public\s+(?:(?:final|abstract|strictfp)\s+)*(?:class|interface|enum|record)\s+(\w+)", re.M)
 _CLASS_OR_BRACE = re.compile(r"\b(?:class|interface|enum|record)\s+(\w+)|[{}]")
 _MAIN = re.compile(r"\bstatic\s+void\s+main\s*\(")
-_COMMENT_OR_LITERAL = re.compile(r'"""[\s\S]*?"""|//[^\n]*|/\*[\s\S]*?(?:\*/|$)|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\'')
-
-
-def _java_code(source: str) -> str:
-    """`source` with comments and literals blanked (same length), so "class" in a comment is no declaration."""
-    return _COMMENT_OR_LITERAL.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), source)
-
-
-def java_public_class(source: str) -> str | None:
-    match = _PUBLIC_CLASS.search(_java_code(source))
-    return match.group(1) if match else None
 
 
 def java_main_class(source: str) -> str | None:
     """The class declaring `static void main`: the innermost class whose body encloses it (not a
     nested class declared before it)."""
-    code = _java_code(source)
+    code = blank_comments_and_strings(source)
     main = _MAIN.search(code)
     if main is None:
         return java_public_class(source)

@@ -822,3 +822,22 @@ def test_exit_status_passes_through_every_level(level_sandbox):
     result = run(level_sandbox, PYTHON, "import sys\nsys.stderr.write('bye\\n')\nsys.exit(3)\n")
     assert result.exit_code == 3 and result.signal is None
     assert result.stderr == "bye\n"
+
+
+def test_macos_uses_sandbox_exec_denying_network_and_writes_outside_the_job(monkeypatch, tmp_path):
+    """Only the command and profile can be checked on Linux; sandbox-exec itself runs on macOS."""
+    monkeypatch.setattr(isolation_module.platform, "system", lambda: "Darwin")
+    monkeypatch.setattr(os, "geteuid", lambda: 501)
+    monkeypatch.setattr(isolation_module.shutil, "which", lambda name, *a, **k: f"/usr/bin/{name}")
+    plan_isolation.cache_clear()
+    try:
+        plan = plan_isolation(SandboxPolicy(use_cgroup=False), None)
+    finally:
+        plan_isolation.cache_clear()
+    assert plan.isolation.namespaces == "sandbox-exec"
+    assert plan.isolation.network_isolated and plan.isolation.filesystem_isolated
+    argv = plan.wrap(["python3", "main.py"], tmp_path / "job", None)
+    assert argv[:2] == ["sandbox-exec", "-p"] and argv[3:] == ["python3", "main.py"]
+    profile = argv[2]
+    assert "(deny network*)" in profile and "(deny file-write*)" in profile
+    assert f'(allow file-write* (subpath "{tmp_path / "job"}")' in profile

@@ -84,3 +84,14 @@ def tiny_runtime_with_adapter(tiny_model_dir, tiny_adapter_dir):
     from greencoder.core.runtime import Runtime
 
     return Runtime.load(ModelSettings(str(tiny_model_dir), str(tiny_adapter_dir), device="cpu"), threads=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_job_folders():
+    """The sandbox tests' private jobs folder (see sandbox_levels.py) goes when the run ends."""
+    yield
+    import shutil
+
+    from sandbox_levels import TEST_JOBS_DIR
+
+    shutil.rmtree(TEST_JOBS_DIR, ignore_errors=True)

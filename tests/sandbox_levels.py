@@ -7,6 +7,7 @@ test run always says which isolation the hostile programs were contained by.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -24,8 +25,12 @@ RUN_LIMITS = Limits(wall_seconds=3.0, memory_bytes=256 * 1024 * 1024, max_proces
 COMPILE_LIMITS = Limits(wall_seconds=20.0, memory_bytes=768 * 1024 * 1024, max_output_bytes=256 * 1024)
 
 
+# This test run's own job folders, so leftover checks ignore other greencoder runs on the machine.
+TEST_JOBS_DIR = Path(tempfile.gettempdir()) / f"greencoder-test-jobs-{os.getpid()}"
+
+
 def make_sandbox(level: str, project: Path) -> Sandbox:
-    policy = SandboxPolicy(project=str(project), **LEVELS[level])
+    policy = SandboxPolicy(project=str(project), jobs_dir=str(TEST_JOBS_DIR), **LEVELS[level])
     try:
         sandbox = Sandbox(policy, run_limits=RUN_LIMITS, compile_limits=COMPILE_LIMITS)
     except SandboxUnavailable as exc:
@@ -38,8 +43,8 @@ def make_sandbox(level: str, project: Path) -> Sandbox:
     return sandbox
 
 
-def processes_of_uid(uid: int) -> list[int]:
-    """Live (non-zombie) processes owned by `uid`, from /proc."""
+def processes_of_uid(uid: int, working_under: Path = TEST_JOBS_DIR) -> list[int]:
+    """Live (non-zombie) processes owned by `uid` working in one of this test run's job folders."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -49,6 +54,12 @@ def processes_of_uid(uid: int) -> list[int]:
         except OSError:
             continue
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if fields.get("Uid", "").split()[:1] == [str(uid)] and not fields.get("State", "").strip().startswith("Z"):
+        if fields.get("Uid", "").split()[:1] != [str(uid)] or fields.get("State", "").strip().startswith("Z"):
+            continue
+        try:
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if cwd.startswith(f"{working_under}/"):
             found.append(int(entry.name))
     return found

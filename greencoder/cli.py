@@ -76,6 +76,14 @@ def model_options(function):
     return threads_option(function)
 
 
+def read_source(file: Path) -> str:
+    """A source file's text, or a one-line InputError naming it."""
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from exc
+
+
 def prepare_threads(threads: int | None) -> int:
     """Fix the thread count and export it before torch/numpy are imported."""
     from greencoder.core.threads import default_thread_count, set_thread_environment
@@ -105,10 +113,7 @@ def complete(file: Path, line: int, column: int, language: str | None, max_new_t
     from greencoder.core.languages import get_language, language_for_path
     from greencoder.core.model_loading import ModelSettings
 
-    try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from exc
+    text = read_source(file)
     lang = get_language(language) if language else language_for_path(str(file))
     offset = position_to_offset(text, line - 1, column - 1)
     settings = ModelSettings(model or DEFAULT_MODEL, adapter, device, dtype)
@@ -178,6 +183,7 @@ def measure(files: tuple[Path, ...], call: str, function: str | None, language: 
     """Measure the energy and time of CALL against each FILE; with several files, compare each
     with the first (Mann-Whitney U)."""
     import shlex
+    from dataclasses import replace
 
     from tqdm import tqdm
 
@@ -188,17 +194,10 @@ def measure(files: tuple[Path, ...], call: str, function: str | None, language: 
     from greencoder.core.sandbox import DEFAULT_RUN_LIMITS, Sandbox, SandboxPolicy, Toolchains
     from greencoder.core.statistics import TooFewSamplesError
 
-    sources = []
-    for file in files:
-        try:
-            sources.append(file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read {file}: {getattr(exc, 'strerror', None) or exc}") from exc
+    sources = [read_source(file) for file in files]
     languages = [get_language(language) if language else language_for_path(str(file)) for file in files]
     if len({lang.name for lang in languages}) > 1:
         raise InputError("the files to compare are in different languages; measure them separately")
-    from dataclasses import replace
-
     limits = replace(DEFAULT_RUN_LIMITS, memory_bytes=memory_mib * 1024 * 1024)
     sandbox = Sandbox(SandboxPolicy(allow_unsandboxed=unsafe_no_sandbox),
                       Toolchains(cxx_flags=tuple(shlex.split(cxx_flags))), run_limits=limits, warn=warn)

@@ -99,16 +99,19 @@ def test_infinite_loop_times_out(sandbox):
     assert result.wall_seconds < 6
 
 
+ESCAPING_SPINNER = """
+    import os
+    if os.fork() == 0:
+        os.setsid()
+        while True:
+            pass
+    print("parent leaves")
+"""
+
+
 def test_escaped_spinning_child_is_killed(sandbox):
     started = time.monotonic()
-    result = run(sandbox, """
-        import os
-        if os.fork() == 0:
-            os.setsid()
-            while True:
-                pass
-        print("parent leaves")
-    """)
+    result = run(sandbox, ESCAPING_SPINNER)
     assert result.status is Status.OK and "parent leaves" in result.stdout
     assert time.monotonic() - started < 3
     assert_no_leftovers(sandbox)
@@ -259,14 +262,7 @@ def test_cleanup_spares_other_processes_of_the_sandbox_uid(sandbox):
 
     bystander = subprocess.Popen(["sleep", "30"], preexec_fn=become_sandbox_uid, cwd="/")
     try:
-        result = run(sandbox, """
-            import os
-            if os.fork() == 0:
-                os.setsid()
-                while True:
-                    pass
-            print("parent leaves")
-        """)
+        result = run(sandbox, ESCAPING_SPINNER)
         assert result.status is Status.OK
         time.sleep(0.2)
         assert bystander.poll() is None, "the cleanup killed an unrelated process of the sandbox uid"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from greencoder.core.errors import GreencoderError
 from greencoder.core.languages import Language
@@ -163,7 +163,7 @@ def measure(sandbox: Sandbox, meter: Meter, language: Language, source: str, cal
             if protocol.cooldown_seconds > 0:
                 sleep(protocol.cooldown_seconds)
             record = _measured_run(job, meter, repeats, protocol, baseline, name)
-            if index == 0 and record.seconds < protocol.min_seconds and repeats < 2**62:
+            if index == 0 and record.seconds < protocol.min_seconds:
                 # Calibration undershot (first call cached, frequency change): rescale once and restart.
                 repeats = _scale(repeats, protocol.min_seconds * protocol.calibration_margin, record.loop_seconds)
                 measurement.repeats = repeats
@@ -176,10 +176,7 @@ def measure(sandbox: Sandbox, meter: Meter, language: Language, source: str, cal
 def _run_limits(job: Job, expected_seconds: float, protocol: MeasurementProtocol) -> Limits:
     base = job.sandbox.run_limits
     wall = min(protocol.max_run_seconds, max(base.wall_seconds, 3 * expected_seconds + 10))
-    return Limits(wall_seconds=wall, cpu_seconds=wall, memory_bytes=base.memory_bytes,
-                  max_processes=base.max_processes, max_file_bytes=base.max_file_bytes,
-                  max_open_files=base.max_open_files, max_output_bytes=base.max_output_bytes,
-                  java_heap_bytes=base.java_heap_bytes)
+    return replace(base, wall_seconds=wall, cpu_seconds=wall)
 
 
 def _run(job: Job, repeats: int, expected_seconds: float, protocol: MeasurementProtocol, name: str) -> ExecutionResult:

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from greencoder.core.meters._background_process import interrupt, last_stderr_line
 from greencoder.core.meters.base import (
     DEFAULT_BUSY_SECONDS,
     EnergyReading,
@@ -184,7 +184,7 @@ class PerfSession:
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:
             if self._process.poll() is not None:
-                reason = self._stderr_line()
+                reason = last_stderr_line(self._process)
                 self._cleanup()
                 raise MeterUnavailable(f"perf stat exited at start: {reason}")
             if _has_perf_event_fd(self._process.pid):
@@ -198,20 +198,16 @@ class PerfSession:
             return self._reading
         interval = time.perf_counter() - self._started
         early = self._process.poll() is not None
-        if not early:
-            self._process.send_signal(signal.SIGINT)
         try:
-            self._process.wait(self._stop_timeout)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+            interrupt(self._process, self._stop_timeout, "perf stat")
+        except MeterError:
             self._cleanup()
-            raise MeterError(f"perf stat did not stop within {self._stop_timeout:g} s of SIGINT") from None
+            raise
         try:
             text = Path(self._output).read_text(errors="replace")
             self.raw = parse_perf_csv(text)
             if early and not self.raw:
-                raise MeterError(f"perf stat exited during the run: {self._stderr_line()}")
+                raise MeterError(f"perf stat exited during the run: {last_stderr_line(self._process)}")
         finally:
             self._cleanup()
         domains = {name: joules for name, joules in self.raw.items() if joules is not None}
@@ -225,11 +221,6 @@ class PerfSession:
             note=f"total = {' + '.join(counted)}",
         )
         return self._reading
-
-    def _stderr_line(self) -> str:
-        err = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
-        lines = [line.strip() for line in err.splitlines() if line.strip()]
-        return lines[-1] if lines else f"exit status {self._process.returncode}"
 
     def _cleanup(self) -> None:
         if self._process.stderr:

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from greencoder.core.meters._background_process import interrupt, last_stderr_line
 from greencoder.core.meters.base import (
     DEFAULT_BUSY_SECONDS,
     EnergyReading,
@@ -162,7 +162,7 @@ class PowermetricsSession:
         deadline = time.perf_counter() + timeout
         while time.perf_counter() < deadline:
             if self._process.poll() is not None:
-                reason = self._stderr_line()
+                reason = last_stderr_line(self._process)
                 self._output.close()
                 if "password" in reason:
                     reason += " (powermetrics needs root: run as root or allow it in sudoers without a password)"
@@ -175,21 +175,18 @@ class PowermetricsSession:
         if self._reading is not None:
             return self._reading
         interval = time.perf_counter() - self._started
-        if self._process.poll() is None:
-            self._process.send_signal(signal.SIGINT)
         try:
-            self._process.wait(self._stop_timeout)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+            interrupt(self._process, self._stop_timeout, "powermetrics")
+        except MeterError:
             self._output.close()
-            raise MeterError(f"powermetrics did not stop within {self._stop_timeout:g} s of SIGINT") from None
+            raise
         self._output.seek(0)
         text = self._output.read().decode(errors="replace")
         self._output.close()
         samples = parse_powermetrics(text)
         if not samples:
-            raise MeterError(f"powermetrics produced no power sample in {interval:.3f} s: {self._stderr_line()}")
+            reason = last_stderr_line(self._process)
+            raise MeterError(f"powermetrics produced no power sample in {interval:.3f} s: {reason}")
         joules, domains, total = integrate(samples)
         covered = sum(sample.elapsed for sample in samples)
         self._reading = EnergyReading(
@@ -201,10 +198,3 @@ class PowermetricsSession:
             note=f"total = {total}; {len(samples)} samples covering {covered:.3f} s",
         )
         return self._reading
-
-    def _stderr_line(self) -> str:
-        err = self._process.stderr.read().decode(errors="replace") if self._process.stderr else ""
-        if self._process.stderr:
-            self._process.stderr.close()
-        lines = [line.strip() for line in err.splitlines() if line.strip()]
-        return lines[-1] if lines else f"exit status {self._process.returncode}"

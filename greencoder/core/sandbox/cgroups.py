@@ -57,6 +57,15 @@ def own_cgroups(proc_self_cgroup: str) -> dict[str, str]:
     return paths
 
 
+def kill_pids(pids: list[int]) -> None:
+    """SIGKILL each pid; one that is already gone is no error."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 @dataclass(frozen=True)
 class CgroupSupport:
     """Where per-run cgroups go: one parent directory per hierarchy we use."""
@@ -238,11 +247,7 @@ class RunCgroup:
             pids = self.pids()
             if not pids:
                 break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            kill_pids(pids)
             if frozen:
                 _write(freezer / "freezer.state", "THAWED")  # killed tasks die once thawed
                 frozen = False

@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 import signal
 
-from greencoder.core.languages import Language
-
 from .limits import Limits
 from .process import RawRun
 from .results import Status
@@ -52,7 +50,7 @@ def key_line(stderr: str, limit: int = 200) -> str:
     return lines[-1][:limit]
 
 
-def classify(raw: RawRun, stage: str, language: Language, limits: Limits,
+def classify(raw: RawRun, stage: str, limits: Limits,
              expected_stdout: str | None = None) -> tuple[Status, str]:
     stderr = raw.stderr.decode(errors="replace")
     status, reason = _classify(raw, stage, stderr, limits, expected_stdout)

@@ -8,6 +8,7 @@ sandbox as the run: compilers read untrusted input too (`#include "/dev/zero"`, 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import stat
@@ -26,18 +27,15 @@ from .isolation import Plan, SandboxPolicy, plan_isolation
 from .limits import DEFAULT_COMPILE_LIMITS, DEFAULT_RUN_LIMITS, Limits
 from .process import run_isolated
 from .results import ExecutionResult, Isolation, Status
-from .toolchains import Toolchains
+from .toolchains import ToolchainError, Toolchains
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
-_cgroup_support: dict[bool, CgroupSupport | None] = {}
 
 
-def detect_cgroups(enabled: bool = True) -> CgroupSupport | None:
-    if not enabled:
-        return None
-    if enabled not in _cgroup_support:
-        _cgroup_support[enabled] = CgroupSupport.detect()
-    return _cgroup_support[enabled]
+@functools.lru_cache(maxsize=1)
+def detect_cgroups() -> CgroupSupport | None:
+    """Probed once per process: it creates and removes a cgroup."""
+    return CgroupSupport.detect()
 
 
 class Sandbox:
@@ -49,7 +47,7 @@ class Sandbox:
         self.policy = policy or SandboxPolicy()
         self.run_limits = run_limits
         self.compile_limits = compile_limits
-        self.cgroups = detect_cgroups(self.policy.use_cgroup)
+        self.cgroups = detect_cgroups() if self.policy.use_cgroup else None
         self.plan: Plan = plan_isolation(self.policy, self.cgroups.version if self.cgroups else None)
         self.toolchains = replace(toolchains or Toolchains(), other_user=self.plan.switch_uid is not None)
         if self.plan.isolation.unsafe:
@@ -120,9 +118,7 @@ class Job:
         toolchains = self.sandbox.toolchains
         try:
             commands = toolchains.compile_commands(self.language, self.entry, self.files, limits)
-        except InputError:
-            raise
-        except Exception as exc:  # a missing compiler is the machine's problem, not the program's
+        except ToolchainError as exc:  # a missing compiler is the machine's problem, not the program's
             return ExecutionResult(Status.SANDBOX_ERROR, str(exc), "compile", self.sandbox.isolation)
         result = ExecutionResult(Status.OK, "nothing to compile", "compile", self.sandbox.isolation)
         for command in commands:
@@ -143,7 +139,7 @@ class Job:
         limits = limits or self.sandbox.run_limits
         try:
             command = self.sandbox.toolchains.run_command(self.language, self.entry, list(args), limits)
-        except Exception as exc:
+        except ToolchainError as exc:
             return ExecutionResult(Status.SANDBOX_ERROR, str(exc), "run", self.sandbox.isolation)
         return self._run(command.argv, "run", limits, command.address_space_limit, stdin, expected_stdout)
 
@@ -152,11 +148,11 @@ class Job:
         sandbox = self.sandbox
         try:
             exposed = sandbox.toolchains.exposed_paths(self.language)
-        except Exception as exc:
+        except ToolchainError as exc:
             return ExecutionResult(Status.SANDBOX_ERROR, str(exc), stage, sandbox.isolation)
         raw = run_isolated(sandbox.plan, sandbox.cgroups, argv, self.directory, self.environment(), limits,
                            address_space, stdin, exposed)
-        status, reason = classify(raw, stage, self.language, limits, expected_stdout)
+        status, reason = classify(raw, stage, limits, expected_stdout)
         return ExecutionResult(
             status=status, reason=reason, stage=stage, isolation=sandbox.isolation,
             exit_code=raw.returncode, signal=raw.signal,

@@ -75,17 +75,22 @@ class Plan:
     switch_gid: int | None
     rejected: list[str] = field(default_factory=list)  # why stronger levels were not used
 
+    @property
+    def runs_shim(self) -> bool:
+        """Whether the program runs under PID1_SHIM, which reports death by signal N as exit 128+N."""
+        return self.isolation.namespaces in ("bubblewrap", "unshare")
+
     def wrap(self, argv: list[str], job_dir: Path, status_fd: int | None, exposed: list[str] = ()) -> list[str]:
         kind = self.isolation.namespaces
         if kind == "bubblewrap":
-            return bubblewrap_argv(argv, job_dir, self.hidden_paths(job_dir), status_fd, list(exposed))
+            return bubblewrap_argv(argv, job_dir, self.hidden_paths(), status_fd, list(exposed))
         if kind == "unshare":
             return unshare_argv(argv)
         if kind == "sandbox-exec":
             return ["sandbox-exec", "-p", sandbox_exec_profile(job_dir), *argv]
         return argv
 
-    def hidden_paths(self, job_dir: Path) -> list[str]:
+    def hidden_paths(self) -> list[str]:
         project = self.policy.resolved_project()
         paths = [os.path.realpath(path) for path in self.policy.hidden]
         if project not in SYSTEM_DIRS and not any(project == p or project.startswith(p + "/") for p in paths):

@@ -7,7 +7,7 @@ first and the status says which.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -34,9 +34,6 @@ class Limits:
     def effective_cpu_seconds(self) -> int:
         cpu = self.cpu_seconds if self.cpu_seconds is not None else self.wall_seconds
         return max(1, int(cpu + 0.999))
-
-    def with_wall(self, seconds: float) -> "Limits":
-        return replace(self, wall_seconds=seconds)
 
 
 DEFAULT_RUN_LIMITS = Limits()

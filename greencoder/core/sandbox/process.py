@@ -5,7 +5,6 @@ under a byte cap, and everything the run started is killed before we return.
 
 from __future__ import annotations
 
-import json
 import os
 import selectors
 import signal
@@ -16,7 +15,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cgroups import CgroupSupport, RunCgroup
+from .cgroups import CgroupSupport, RunCgroup, kill_pids
 from .isolation import Plan
 from .limits import Limits
 
@@ -73,11 +72,7 @@ def sweep_run(uid: int, marker: bytes, job_dir: Path) -> int:
         if not strays:
             break
         found = max(found, len(strays))
-        for pid in strays:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_pids(strays)
         time.sleep(0.01)
     _reap_orphans_of(uid)
     return found
@@ -177,8 +172,8 @@ def _run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], jo
                 status_write = None
         _supervise(process, raw, group, limits, started)
         if status_read is not None:
-            _read_bwrap_status(status_read, raw)
-        elif plan.isolation.namespaces == "unshare" and (raw.returncode or 0) > 128:
+            raw.sandbox_failure = _bwrap_failure(status_read, raw)
+        if plan.runs_shim and not raw.sandbox_failure and (raw.returncode or 0) > 128:
             raw.signal, raw.returncode = raw.returncode - 128, None  # PID1_SHIM's 128+N: killed by signal N
         if group is not None:
             raw.cpu_seconds = group.cpu_seconds()
@@ -303,9 +298,9 @@ def _kill_tree(process: subprocess.Popen, group: RunCgroup | None) -> None:
         pass
 
 
-def _read_bwrap_status(fd: int, raw: RawRun) -> None:
-    """bwrap writes one JSON object when the child started and one with its exit code; a missing
-    exit code with bwrap's own error on stderr means the sandbox failed, not the program."""
+def _bwrap_failure(fd: int, raw: RawRun) -> str | None:
+    """bwrap writes the program's exit code on its status fd; with none (and no kill of ours to
+    explain it) bubblewrap failed before the program ran, and its own message is on stderr."""
     chunks = []
     os.set_blocking(fd, False)
     while True:
@@ -316,29 +311,7 @@ def _read_bwrap_status(fd: int, raw: RawRun) -> None:
         if not data:
             break
         chunks.append(data)
-    text = b"".join(chunks).decode(errors="replace")
-    records = []
-    decoder = json.JSONDecoder()
-    index = 0
-    while index < len(text):
-        while index < len(text) and text[index].isspace():
-            index += 1
-        if index >= len(text):
-            break
-        try:
-            record, index = decoder.raw_decode(text, index)
-        except json.JSONDecodeError:
-            break
-        records.append(record)
-    exit_codes = [record["exit-code"] for record in records if "exit-code" in record]
-    if exit_codes:
-        code = exit_codes[-1]
-        if code > 128 and raw.signal is None:
-            raw.signal = code - 128
-            raw.returncode = None
-        return
-    if raw.timed_out or raw.output_overflow or raw.signal is not None:
-        return
+    if b'"exit-code"' in b"".join(chunks) or raw.timed_out or raw.output_overflow or raw.signal is not None:
+        return None
     message = raw.stderr.decode(errors="replace").strip()
-    if message.startswith("bwrap:") or not records:
-        raw.sandbox_failure = message.splitlines()[0] if message else "bubblewrap exited before starting the program"
+    return message.splitlines()[0] if message else "bubblewrap exited before starting the program"

@@ -101,9 +101,6 @@ class Toolchains:
                            address_space_limit=False)
         raise ToolchainError(f"no toolchain for {language.name}")
 
-    def tools(self, language: Language) -> list[str]:
-        return {PYTHON.name: [self.python], CPP.name: [self.cxx], JAVA.name: [self.javac, self.java]}[language.name]
-
 
 _CLASS_OR_BRACE = re.compile(r"\b(?:class|interface|enum|record)\s+(\w+)|[{}]")
 _MAIN = re.compile(r"\bstatic\s+void\s+main\s*\(")

@@ -230,6 +230,67 @@ def measure(files: tuple[Path, ...], call: str, function: str | None, language: 
         click.echo(render_text(measurements, comparisons, errors))
 
 
+@cli.command(context_settings={"show_default": True})
+@click.option("--model", required=True, help="Base model: Hugging Face id or local folder (stays frozen).")
+@click.option("--pairs", "pairs_option", multiple=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Pair file (greencoder/shared schema, PIE src_code/tgt_code, or GEC with a direction); more may follow as arguments.")
+@click.argument("more_pairs", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--train-set", type=click.Choice(["python", "cpp", "java", "both", "all"]), default="both",
+              help="Languages to train on; both = python + cpp, as in the paper.")
+@click.option("--loss", type=click.Choice(["triplet", "infonce"]), default="triplet")
+@click.option("--epochs", type=click.IntRange(min=1), default=5)
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Run folder: epoch-N/ adapters, metrics.jsonl, run.json. An existing run there is resumed.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=5e-5)
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, help="Entries (problems) per step and process.")
+@click.option("--negatives", type=click.IntRange(min=1), default=4, help="At most K inefficient programs per anchor and step.")
+@click.option("--max-length", type=click.IntRange(min=8), default=512, help="Tokens kept of each text.")
+@click.option("--seed", type=int, default=0)
+@click.option("--virtual-tokens", type=click.IntRange(min=1), default=None, help="Soft-prompt length (default: the init text's token count).")
+@click.option("--init-text", default="Generate energy-efficient code.", help="Text whose embedding the soft prompt starts from.")
+@click.option("--margin", type=click.FloatRange(min=0), default=0.05, help="Triplet margin.")
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=0.07, help="InfoNCE temperature.")
+@click.option("--validation-fraction", type=click.FloatRange(min=0, max=1, max_open=True), default=0.1,
+              help="Share of problems held out (seeded, whole problems).")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0)
+@click.option("--max-grad-norm", type=click.FloatRange(min=0), default=1.0, help="Gradient clipping (0: off).")
+@click.option("--gradient-accumulation", type=click.IntRange(min=1), default=1)
+@click.option("--pairs-language", default=None, help="Language of pair files that name none (e.g. PIE splits).")
+@click.option("--device", default="auto", help="auto, cpu or cuda (several GPUs: accelerate launch).")
+@click.option("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16.")
+@click.option("--overwrite", is_flag=True, help="Delete a previous run in --out instead of resuming it.")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: when stderr is a terminal).")
+@threads_option
+def tune(model: str, pairs_option: tuple[Path, ...], more_pairs: tuple[Path, ...], train_set: str, loss: str, epochs: int,
+         out: Path, lr: float, batch_size: int, negatives: int, max_length: int, seed: int, virtual_tokens: int | None,
+         init_text: str, margin: float, temperature: float, validation_fraction: float, weight_decay: float,
+         max_grad_norm: float, gradient_accumulation: int, pairs_language: str | None, device: str, dtype: str,
+         overwrite: bool, progress: bool | None, threads: int | None) -> None:
+    """Train an efficiency soft prompt (Contrastive Prompt Tuning) on efficient/inefficient program pairs.
+
+    Under `accelerate launch -m greencoder tune ...` the same command trains on several GPUs or machines."""
+    count = prepare_threads(threads)
+    pairs = [*pairs_option, *more_pairs]
+    if not pairs:
+        raise InputError("no pair files given: pass --pairs FILE [FILE ...]")
+    from greencoder.core.quiet import silence_libraries
+    from greencoder.tuning.report import render_summary
+    from greencoder.tuning.trainer import TuneSettings, tune as run_tuning
+
+    silence_libraries()
+    settings = TuneSettings(
+        model=model, pairs=tuple(str(p) for p in pairs), out=str(out), train_set=train_set, loss=loss, epochs=epochs,
+        lr=lr, batch_size=batch_size, negatives=negatives, max_length=max_length, seed=seed,
+        virtual_tokens=virtual_tokens, init_text=init_text, margin=margin, temperature=temperature,
+        validation_fraction=validation_fraction, weight_decay=weight_decay, max_grad_norm=max_grad_norm or None,
+        gradient_accumulation=gradient_accumulation, pairs_language=pairs_language, device=device, dtype=dtype,
+        overwrite=overwrite,
+    )
+    outcome = run_tuning(settings, count, log=lambda line: click.echo(f"greencoder: {line}", err=True), progress=progress)
+    if outcome.is_main:
+        click.echo(render_summary(outcome))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the CLI, turning expected errors into one line and an exit status."""
     try:

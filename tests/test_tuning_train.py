@@ -252,3 +252,39 @@ def test_progress_bar_and_summary(tiny_model_dir, pairs_file, tmp_path):
     assert "epoch 1/1" in result.stderr and "ex_s=" in result.stderr and "loss=" in result.stderr
     assert "best epoch: 1" in result.stdout and "separation" in result.stdout
     assert str(tmp_path / "out" / "epoch-1") in result.stdout
+
+
+def test_two_processes_train_like_one_with_the_combined_batch(tiny_model_dir, tmp_path):
+    """Data-parallel run through torchrun (what `accelerate launch --multi_gpu` starts on GPUs):
+    two CPU processes with batches of 4 reach the soft prompt one process reaches with batches of
+    8, and only one process writes the run folder."""
+    pairs = write_synthetic_pairs(tmp_path / "pairs.jsonl", problems=43)  # 32 train entries: no uneven last batch
+    env = {**os.environ, "GREENCODER_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    common = ["--model", str(tiny_model_dir), "--pairs", str(pairs), "--train-set", "python", "--loss", "infonce",
+              "--epochs", "1", "--lr", "1e-2", "--max-length", "96", "--validation-fraction", "0.25", "--device", "cpu",
+              "--no-progress"]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "greencoder", "tune"]
+    distributed = subprocess.run([*launcher, *common, "--out", str(tmp_path / "two"), "--batch-size", "4"],
+                                 env=env, capture_output=True, text=True, timeout=300)
+    assert distributed.returncode == 0, distributed.stderr
+    assert distributed.stdout.count("best epoch") == 1
+    single = run_cli("tune", *common, "--out", str(tmp_path / "one"), "--batch-size", "8", cwd=tmp_path)
+    assert single.returncode == 0, single.stderr
+    two, one = trained_metrics(tmp_path / "two")[1], trained_metrics(tmp_path / "one")[1]
+    assert (two["steps"], two["examples"]) == (4, 32) and (one["steps"], one["examples"]) == (4, 32)
+    assert torch.allclose(adapter_tensor(tmp_path / "two" / "epoch-1"), adapter_tensor(tmp_path / "one" / "epoch-1"), atol=1e-5)
+    assert two["train_loss"] == pytest.approx(one["train_loss"], rel=1e-4)
+
+
+def test_run_folder_stands_for_its_best_epoch(trained, tiny_model_dir, tmp_path):
+    from greencoder.core.errors import AdapterError
+    from greencoder.core.model_loading import ModelSettings, load_model
+
+    best = trained["outcome"].best_epoch
+    loaded = load_model(ModelSettings(str(tiny_model_dir), str(trained["out"]), device="cpu"))
+    assert loaded.adapter_path == str(trained["out"] / f"epoch-{best}")
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "run.json").write_text(json.dumps({"format": "greencoder-tune-run/1", "best_adapter": None}))
+    with pytest.raises(AdapterError, match="no finished epoch"):
+        load_model(ModelSettings(str(tiny_model_dir), str(unfinished), device="cpu"))

@@ -125,6 +125,27 @@ def load_base_model(reference: str, device, dtype) -> tuple[Any, Any]:
     return model, tokenizer
 
 
+TUNING_RUN_FILE = "run.json"
+
+
+def resolve_tuning_run(adapter: str) -> str:
+    """`greencoder tune`'s output folder stands for its best epoch's adapter.
+
+    A tuning run writes one adapter per epoch (OUT/epoch-N) and names the best one in OUT/run.json;
+    users naturally pass OUT itself. Any other reference is returned unchanged."""
+    path = hub.expand(adapter)
+    run_file = path / TUNING_RUN_FILE
+    if not path.is_dir() or (path / ADAPTER_CONFIG).exists() or not run_file.is_file():
+        return adapter
+    try:
+        best = json.loads(run_file.read_text(encoding="utf-8")).get("best_adapter")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+        raise AdapterError(f"{adapter} looks like a tuning run but its {TUNING_RUN_FILE} is unreadable ({first_line(exc)})") from exc
+    if not best:
+        raise AdapterError(f"tuning run {adapter} has no finished epoch yet, so no soft prompt to load")
+    return str(path / best)
+
+
 def read_adapter_config(adapter: str) -> dict[str, Any]:
     """Read and sanity-check a local adapter folder's adapter_config.json."""
     path = hub.expand(adapter)
@@ -199,8 +220,9 @@ def load_model(settings: ModelSettings) -> LoadedModel:
     dtype = resolve_dtype(settings.dtype, device)
     model, tokenizer = load_base_model(settings.model, device, dtype)
     num_virtual_tokens = 0
-    if settings.adapter:
-        model = attach_soft_prompt(model, settings.adapter, settings.model)
+    adapter = resolve_tuning_run(settings.adapter) if settings.adapter else None
+    if adapter:
+        model = attach_soft_prompt(model, adapter, settings.model)
         num_virtual_tokens = model.active_peft_config.num_virtual_tokens
         model.to(device)
     return LoadedModel(
@@ -208,6 +230,6 @@ def load_model(settings: ModelSettings) -> LoadedModel:
         tokenizer=tokenizer,
         device=device,
         model_reference=settings.model,
-        adapter_path=settings.adapter,
+        adapter_path=adapter,
         num_virtual_tokens=num_virtual_tokens,
     )

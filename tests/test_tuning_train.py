@@ -288,3 +288,12 @@ def test_run_folder_stands_for_its_best_epoch(trained, tiny_model_dir, tmp_path)
     (unfinished / "run.json").write_text(json.dumps({"format": "greencoder-tune-run/1", "best_adapter": None}))
     with pytest.raises(AdapterError, match="no finished epoch"):
         load_model(ModelSettings(str(tiny_model_dir), str(unfinished), device="cpu"))
+
+
+def test_without_a_validation_split_the_best_epoch_is_the_lowest_training_loss(tiny_model_dir, pairs_file, tmp_path):
+    from greencoder.tuning.trainer import tune
+
+    outcome = tune(settings_for(tiny_model_dir, pairs_file, tmp_path, validation_fraction=0.0, epochs=2), 1, QUIET, progress=False)
+    assert outcome.state.data["validation_entries"] == 0 and outcome.record(2).separation is None
+    losses = {e: outcome.record(e).train_loss for e in (1, 2)}
+    assert outcome.best_epoch == min(losses, key=losses.get)

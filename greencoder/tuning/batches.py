@@ -31,6 +31,8 @@ def tokenize_entries(
     tokenizer, entries: Sequence[PairEntry], anchor_text: Callable[[PairEntry], str], max_length: int
 ) -> list[TokenizedEntry]:
     """Tokenise all texts of `entries` in one call (fast tokenizers batch it across threads)."""
+    if not entries:
+        return []
     texts: list[str] = []
     for entry in entries:
         texts.append(anchor_text(entry))

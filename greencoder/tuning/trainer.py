@@ -263,7 +263,8 @@ class Tuner:
         parameters = [soft_prompt_weights(self.accelerator.unwrap_model(self.model))]
         loss_total = torch.zeros((), device=self.accelerator.device)
         steps, examples = 0, 0
-        started = time.perf_counter()
+        started = shown = time.perf_counter()
+        shown -= 1.0
         disable = not self.is_main or (None if self.progress is None else not self.progress)
         with tqdm(loader, desc=f"epoch {epoch}/{s.epochs}", unit="step", leave=False, disable=disable) as bar:
             for batch in bar:
@@ -279,8 +280,10 @@ class Tuner:
                 loss_total += loss.detach()
                 steps += 1
                 examples += anchor_count * self.accelerator.num_processes
-                rate = examples / max(time.perf_counter() - started, 1e-9)
-                bar.set_postfix(loss=f"{float(loss.detach()):.4f}", ex_s=f"{rate:.1f}")
+                now = time.perf_counter()
+                if not bar.disable and now - shown >= 0.5:  # reading the loss waits for the GPU: not every step
+                    bar.set_postfix(loss=f"{float(loss.detach()):.4f}", ex_s=f"{examples / (now - started):.1f}")
+                    shown = now
         seconds = time.perf_counter() - started
         mean_loss = float(self.accelerator.reduce(loss_total / max(steps, 1), reduction="mean"))
         return record_from(epoch, self.validate(), train_loss=mean_loss, steps=steps, examples=examples,

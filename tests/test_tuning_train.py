@@ -297,3 +297,30 @@ def test_without_a_validation_split_the_best_epoch_is_the_lowest_training_loss(t
     assert outcome.state.data["validation_entries"] == 0 and outcome.record(2).separation is None
     losses = {e: outcome.record(e).train_loss for e in (1, 2)}
     assert outcome.best_epoch == min(losses, key=losses.get)
+
+
+@pytest.mark.slow
+def test_one_epoch_on_the_shared_pair_files(tiny_model_dir, tmp_path):
+    """The paper's `both` set from ../shared/data/pairs goes through training as a user runs it."""
+    from conftest import SHARED_DATA
+
+    pairs = [SHARED_DATA / "pairs" / "python_pairs.jsonl.gz", SHARED_DATA / "pairs" / "cpp_pairs.jsonl.gz"]
+    if not all(p.is_file() for p in pairs):
+        pytest.skip("shared pair files are not beside the checkout")
+    out = tmp_path / "both"
+    result = run_cli("tune", "--model", str(tiny_model_dir), "--pairs", *map(str, pairs), "--train-set", "both",
+                     "--epochs", "1", "--max-length", "128", "--out", str(out), "--device", "cpu", "--no-progress", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert run["data"]["loaded"].startswith("1194 entries") and run["data"]["skipped"] == {}
+    assert run["data"]["train_entries"] + run["data"]["validation_entries"] == 1194
+    assert run["completed_epochs"] == 1 and (out / "epoch-1" / "adapter_model.safetensors").is_file()
+
+
+def test_cuda_asked_for_without_a_gpu_is_one_line(tiny_model_dir, pairs_file, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    args = cli_args(tiny_model_dir, pairs_file, tmp_path / "out", 1)
+    args[args.index("--device") + 1] = "cuda"
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 1 and "no CUDA GPU" in one_error_line(result.stderr)

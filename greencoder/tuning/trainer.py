@@ -24,7 +24,7 @@ from typing import Any, Callable
 from greencoder import __version__
 from greencoder.core import hub
 from greencoder.core.errors import InputError
-from greencoder.core.model_loading import load_base_model, resolve_dtype
+from greencoder.core.model_loading import load_base_model, resolve_device, resolve_dtype
 from greencoder.core.threads import configure_torch_threads
 from greencoder.tuning.anchors import anchor_text
 from greencoder.tuning.batches import Collator, EpochSamples, Sample, epoch_order, split_embeddings, tokenize_entries
@@ -83,8 +83,9 @@ class TuneSettings:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1")
         if self.lr <= 0:
             raise InputError("--lr must be positive")
-        if self.device.startswith("cuda:"):
+        if self.device.strip().lower().startswith("cuda:"):
             raise InputError("tune runs on the devices Accelerate assigns: use --device cuda and CUDA_VISIBLE_DEVICES to pick GPUs")
+        resolve_device(self.device)  # unknown names, and cuda on a machine without one, fail here in one line
 
 
 @dataclass
@@ -174,7 +175,7 @@ class Tuner:
         warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
         from accelerate import Accelerator
 
-        self.accelerator = Accelerator(cpu=settings.device == "cpu", gradient_accumulation_steps=settings.gradient_accumulation)
+        self.accelerator = Accelerator(cpu=settings.device.strip().lower() == "cpu", gradient_accumulation_steps=settings.gradient_accumulation)
         self.is_main = self.accelerator.is_main_process
         self.prepared = False
 

@@ -324,3 +324,19 @@ def test_cuda_asked_for_without_a_gpu_is_one_line(tiny_model_dir, pairs_file, tm
     args[args.index("--device") + 1] = "cuda"
     result = run_cli(*args, cwd=tmp_path)
     assert result.returncode == 1 and "no CUDA GPU" in one_error_line(result.stderr)
+
+
+def test_bf16_model_trains_a_float32_prompt(tiny_model_dir, pairs_file, tmp_path):
+    """The GPU recipe (base model in bf16, soft prompt in float32), exercised on the CPU."""
+    from greencoder.tuning.soft_prompt import soft_prompt_weights
+    from greencoder.tuning.trainer import Tuner
+
+    tuner = Tuner(settings_for(tiny_model_dir, pairs_file, tmp_path, dtype="bfloat16", epochs=1), threads=1, log=QUIET, progress=False)
+    tuner.prepare()
+    model = tuner.accelerator.unwrap_model(tuner.model)
+    before = soft_prompt_weights(model).detach().clone()
+    assert model.get_base_model().dtype == torch.bfloat16 and before.dtype == torch.float32
+    outcome = tuner.run()
+    after = soft_prompt_weights(model).detach()
+    assert after.dtype == torch.float32 and not torch.equal(before, after)
+    assert outcome.record(1).train_loss > 0 and adapter_tensor(tmp_path / "epoch-1").dtype == torch.float32

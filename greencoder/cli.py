@@ -291,6 +291,82 @@ def tune(model: str, pairs_option: tuple[Path, ...], more_pairs: tuple[Path, ...
         click.echo(render_summary(outcome))
 
 
+def _split_list(values: tuple[str, ...], allowed: tuple[str, ...], option: str) -> tuple[str, ...]:
+    """Repeated and comma-separated values, checked and in a fixed order."""
+    chosen = [item.strip().lower() for value in values for item in value.split(",") if item.strip()]
+    for item in chosen:
+        if item not in allowed:
+            raise InputError(f"{option} {item!r}: choose from {', '.join(allowed)}")
+    return tuple(a for a in allowed if a in chosen) or allowed
+
+
+@cli.command(context_settings={"show_default": True})
+@click.option("--model", default=None, help="Base model (HF id or folder); not needed for --variant canonical or --generations.")
+@click.option("--variant", "variants", multiple=True,
+              help="baseline, instruction, canonical, or NAME=ADAPTER (repeatable; default: baseline and instruction).")
+@click.option("--instruction", is_flag=True, help="Also run every adapter variant with the efficiency instruction.")
+@click.option("--benchmark", "benchmarks", multiple=True, help="humaneval-x, leetcode-hard (repeatable or comma-separated; default: both).")
+@click.option("--language", "languages", multiple=True, help="cpp, java, python (repeatable or comma-separated; default: all).")
+@click.option("--data", "data", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder holding humaneval_x/ and leetcode_hard/ (e.g. ../shared/data).")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Results folder (resumed if it exists).")
+@click.option("--measure", is_flag=True, help="Also measure energy and time of tasks correct in baseline and variant.")
+@click.option("--generations", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Score generations produced elsewhere (a generations.jsonl) instead of generating.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, help="Parallel correctness checks.")
+@click.option("--shard", default=None, help="I/N: this machine's share of generation and correctness.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="First N tasks per benchmark and language.")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=512)
+@click.option("--device", default="auto")
+@click.option("--dtype", default="auto")
+@click.option("--runs", type=click.IntRange(min=1), default=10, help="Measured runs per program.")
+@click.option("--min-seconds", type=click.FloatRange(min=0), default=5.0, help="Each measured run lasts at least this long.")
+@click.option("--cooldown", type=click.FloatRange(min=0), default=5.0, help="Seconds of rest before each measured run.")
+@click.option("--baseline-seconds", type=click.FloatRange(min=0), default=5.0, help="Idle baseline (hardware meters).")
+@click.option("--alpha", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.005)
+@click.option("--meter", default="auto", help="auto, rapl, perf, nvml, powermetrics or estimate.")
+@click.option("--watts-per-core", type=click.FloatRange(min=0, min_open=True), default=None)
+@click.option("--unsafe-no-sandbox", is_flag=True, help="Run generated code even where no sandbox is available.")
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
+@threads_option
+def evaluate(model, variants, instruction, benchmarks, languages, data, out, measure, generations, workers, shard, limit,
+             max_new_tokens, device, dtype, runs, min_seconds, cooldown, baseline_seconds, alpha, meter, watts_per_core,
+             unsafe_no_sandbox, progress, threads) -> None:
+    """Generate, score (pass@1), measure and tabulate the paper's benchmark comparisons."""
+    count = prepare_threads(threads)
+    from greencoder.core.quiet import silence_libraries
+    from greencoder.evaluation.pipeline import EvaluateSettings, evaluate as run_evaluation, parse_shard
+    from greencoder.evaluation.tasks import BENCHMARKS, LANGUAGES
+
+    silence_libraries()
+    settings = EvaluateSettings(
+        out=str(out), data=str(data) if data else None, model=model, variants=variants, instruction=instruction,
+        benchmarks=_split_list(benchmarks, BENCHMARKS, "--benchmark"), languages=_split_list(languages, LANGUAGES, "--language"),
+        generations=str(generations) if generations else None, workers=workers, shard=parse_shard(shard), limit=limit,
+        max_new_tokens=max_new_tokens, device=device, dtype=dtype, measure=measure, meter=meter, watts_per_core=watts_per_core,
+        runs=runs, min_seconds=min_seconds, cooldown_seconds=cooldown, baseline_seconds=baseline_seconds, alpha=alpha,
+        unsafe_no_sandbox=unsafe_no_sandbox,
+    )
+    outcome = run_evaluation(settings, count, log=lambda line: click.echo(f"greencoder: {line}", err=True),
+                             progress=progress, warn=warn)
+    for note in outcome.notes:
+        warn(note)
+    click.echo((outcome.report_dir / "report.md").read_text())
+    click.echo(f"raw results: {outcome.out}; tables and plots: {outcome.report_dir}")
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@debug_option
+def report(directory: Path) -> None:
+    """Regenerate Tables 4 and 5 (Markdown, CSV, JSON) and the plots from DIRECTORY's raw results."""
+    from greencoder.evaluation.report import write_report
+
+    folder = write_report(directory)
+    click.echo((folder / "report.md").read_text())
+    click.echo(f"written: {', '.join(sorted(p.name for p in folder.iterdir()))} in {folder}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the CLI, turning expected errors into one line and an exit status."""
     try:

@@ -1,0 +1,294 @@
+"""HumanEval-X (C++, Java, Python): tasks from the CodeGeeX data files, and their test programs.
+
+Data: `humaneval_{cpp,java,python}.jsonl(.gz)` as published in THUDM/CodeGeeX
+(`codegeex/benchmark/humaneval-x/<lang>/data/`), one problem per line with `task_id`, `prompt`,
+`declaration`, `canonical_solution` and `test`. Only local files are read. Where a machine is
+online the same records are on the Hugging Face hub as the dataset `THUDM/humaneval-x`, but
+greencoder evaluates offline and does not download them: point `data_dir` at the files.
+
+Programs are assembled as CodeGeeX's reference harness does (`benchmark/humaneval-x/
+evaluate_humaneval_x.py: process_humaneval_test` and `benchmark/execution.py: check_correctness`),
+so pass@1 means what it means in the paper's tables. The solution is whole code, i.e. the prompt
+plus the completion, which is how the reference concatenates them:
+- Python: the reference's import helper (`import math`, `re`, `sys`, ..., `from typing import *`,
+  `from collections import *`), the solution, a newline and the test, which ends by calling
+  `check(<entry point>)` itself; exit status 0 passes. The reference execs this in-process with
+  `import numpy` in the helper too; here it is one script in the sandbox, and the numpy lines are
+  added only where the solution names numpy (importing it costs more start-up than most tests
+  take, and the sandbox's interpreter need not have it; nothing else can depend on it).
+- C++: each line of the reference's fixed `#include` list (`<stdlib.h>`, `<algorithm>`,
+  `<math.h>`, `<stdio.h>`, `<vector>`, `<string>`, `<climits>`, `<cstring>`, `<iostream>`) that
+  the code does not already contain, then the solution, a newline and the test (a `main` of
+  `assert`s, with `#undef NDEBUG`). Prompts bring the rest themselves (`<boost/any.hpp>` in CPP/22
+  and CPP/137, `<openssl/md5.h>` in CPP/162). The reference compiles with `g++ -std=c++11`, adding
+  `-lcrypto -lssl` for task 162 only; here every task is compiled `-std=c++17` (the project's
+  standard; all references also pass as C++11) and linked with both libraries, which costs nothing
+  where unused and lets a generated solution use MD5 anywhere, as the reference's would not.
+- Java: the solution (`class Solution`, with the prompt's imports) and the test (`public class
+  Main`, which throws AssertionError itself) written to `Main.java`; `javac`, then `java Main`. The
+  reference runs java without `-ea`; the sandbox passes `-ea`, which changes nothing for the tests
+  (none uses the `assert` statement) but makes a solution's own failing `assert` count as a failure.
+
+Workloads (energy) run the same test as a repeatable call:
+- Python: the program without the module-level `check(...)` call, so importing it runs nothing;
+  the call is `check(<entry point>)`.
+- C++: the program, whose `main` the measurement harness renames to `greencoder_user_main`; the
+  call is `greencoder_user_main()`. A `return 0;` is added at the end of that `main` (flowing off
+  the end of a non-`main` function is undefined behaviour, which optimised builds exploit). Tests
+  that draw inputs with `rand()` (32, 38, 50, 53) reseed it with `srand(1)` (the C default seed)
+  before every call, so every call replays exactly the inputs the correctness run checked.
+- Java: the program (`public class Main`, hence `Main.java`); the call is `Main.main(new String[0])`.
+"""
+
+from __future__ import annotations
+
+import ast
+import gzip
+import json
+import re
+from pathlib import Path
+
+from greencoder.core.errors import InputError
+from greencoder.core.source_text import blank_comments_and_strings
+from greencoder.evaluation.tasks import Program, Task, Workload
+
+BENCHMARK = "humaneval-x"
+FOLDER = "humaneval_x"
+TASK_PREFIX = {"cpp": "CPP", "java": "Java", "python": "Python"}
+
+CXX_FLAGS = ("-std=c++17",)
+CXX_LINK_FLAGS = ("-lcrypto", "-lssl")
+
+# CodeGeeX `benchmark/utils.py: IMPORT_HELPER`, in its order.
+PYTHON_IMPORT_HELPER = (
+    "import math",
+    "import re",
+    "import sys",
+    "import copy",
+    "import datetime",
+    "import itertools",
+    "import collections",
+    "import heapq",
+    "import statistics",
+    "import functools",
+    "import hashlib",
+    "import string",
+    "from typing import *",
+    "from collections import *",
+)
+PYTHON_NUMPY_HELPER = ("import numpy", "import numpy as np")  # reference order: after hashlib, before string
+CPP_INCLUDE_HELPER = (
+    "#include<stdlib.h>",
+    "#include<algorithm>",
+    "#include<math.h>",
+    "#include<stdio.h>",
+    "#include<vector>",
+    "#include<string>",
+    "#include<climits>",
+    "#include<cstring>",
+    "#include<iostream>",
+)
+
+PYTHON_SCRIPT = "program.py"
+CPP_FILE = "test.cpp"  # the reference's name
+JAVA_FILE, JAVA_MAIN = "Main.java", "Main"
+
+# Reference solutions known not to pass, with the reason: none. All 164 pass in each language
+# under the sandbox (tests/test_eval_humaneval_x.py, slow), given libboost-dev and libssl-dev.
+CANONICAL_EXCEPTIONS: dict[str, str] = {}
+
+_REQUIRED = ("task_id", "prompt", "canonical_solution", "test")
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def data_file(data_dir: Path, language: str) -> Path:
+    """`humaneval_<lang>.jsonl.gz` (or `.jsonl`) in `data_dir/humaneval_x/` or in `data_dir` itself."""
+    if language not in TASK_PREFIX:
+        raise InputError(f"HumanEval-X has no {language!r} tasks here: choose {', '.join(TASK_PREFIX)}")
+    data_dir = Path(data_dir)
+    folders = [data_dir / FOLDER, data_dir]
+    for folder in folders:
+        for suffix in (".jsonl.gz", ".jsonl"):
+            path = folder / f"humaneval_{language}{suffix}"
+            if path.is_file():
+                return path
+    raise InputError(f"HumanEval-X {language} data not found: no humaneval_{language}.jsonl(.gz) in "
+                     + " or ".join(str(folder) for folder in folders))
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        raw = path.read_bytes()
+        if raw[:2] == b"\x1f\x8b":
+            raw = gzip.decompress(raw)
+        return raw.decode("utf-8").splitlines()
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise InputError(f"{path}: cannot read HumanEval-X data: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+
+
+def load_tasks(data_dir: Path, language: str) -> list[Task]:
+    """The 164 HumanEval-X tasks in `language` from local files (see the module docstring: the
+    Hugging Face copy is not fetched). `data_dir` is the folder holding `humaneval_x/`, that folder
+    itself, or any folder holding `humaneval_<lang>.jsonl(.gz)`."""
+    path = data_file(Path(data_dir), language)
+    tasks: list[Task] = []
+    seen: set[str] = set()
+    for number, line in enumerate(_read_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number}: malformed JSON line ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(record, dict):
+            raise InputError(f"{path}:{number}: expected a JSON object, found {type(record).__name__}")
+        missing = [key for key in _REQUIRED if not isinstance(record.get(key), str)]
+        if missing:
+            raise InputError(f"{path}:{number}: record lacks text field(s) {', '.join(missing)}")
+        task_id = record["task_id"]
+        if not task_id.startswith(TASK_PREFIX[language] + "/"):
+            raise InputError(f"{path}:{number}: task {task_id!r} is not a {language} task "
+                             f"(expected ids like {TASK_PREFIX[language]}/0)")
+        if task_id in seen:
+            raise InputError(f"{path}:{number}: task {task_id!r} appears twice")
+        seen.add(task_id)
+        try:
+            entry_point = record.get("entry_point") or find_entry_point(language, record["prompt"], record["test"])
+        except ValueError as exc:
+            raise InputError(f"{path}:{number}: {task_id}: {exc}") from None
+        tasks.append(Task(
+            benchmark=BENCHMARK,
+            language=language,
+            task_id=task_id,
+            signature=record["prompt"],
+            entry_point=entry_point,
+            problem=None,
+            completion_suffix="",
+            canonical=record["prompt"] + record["canonical_solution"],
+            canonical_exception=CANONICAL_EXCEPTIONS.get(task_id),
+            meta={"test": record["test"], "declaration": record.get("declaration"),
+                  "example_test": record.get("example_test")},
+        ))
+    if not tasks:
+        raise InputError(f"{path}: no HumanEval-X tasks in the file")
+    return tasks
+
+
+_NOT_FUNCTIONS = frozenset({"if", "for", "while", "switch", "catch", "return", "sizeof", "else", "do", "try",
+                            "synchronized", "new", "throw"})
+# NAME(params) [const] [throws X, Y] {   -- on code with comments and strings blanked
+_DEFINITION = re.compile(r"(?<![\w$])([A-Za-z_$][\w$]*)\s*\(([^;{}()]|\([^;{}()]*\))*\)\s*(?:const\s*)?"
+                         r"(?:throws\s+[\w$.]+(?:\s*,\s*[\w$.]+)*\s*)?\{")
+
+
+def find_entry_point(language: str, prompt: str, test: str = "") -> str:
+    """The function the model completes. Python: the name the test's `check(NAME)` call passes,
+    else the last `def` of the prompt; C++/Java: the last function (method) the prompt opens
+    (CPP/38 and Java/38 define `encode_cyclic` first and ask for `decode_cyclic`)."""
+    if language == "python":
+        called = re.findall(r"^check\(\s*([A-Za-z_]\w*)\s*\)\s*$", test, re.MULTILINE)
+        if called:
+            return called[-1]
+        defined = re.findall(r"^def\s+([A-Za-z_]\w*)\s*\(", prompt, re.MULTILINE)
+        if defined:
+            return defined[-1]
+        raise ValueError("no function definition in the prompt")
+    names = [match.group(1) for match in _DEFINITION.finditer(blank_comments_and_strings(prompt))
+             if match.group(1) not in _NOT_FUNCTIONS]
+    if not names:
+        raise ValueError("no function declaration in the prompt")
+    return names[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# programs
+
+
+def _python_helper(solution: str) -> str:
+    lines = list(PYTHON_IMPORT_HELPER)
+    if re.search(r"\b(numpy|np)\b", solution):
+        lines[lines.index("import string"):lines.index("import string")] = PYTHON_NUMPY_HELPER
+    return "\n".join(lines) + "\n"
+
+
+def _cpp_helper(solution: str) -> str:
+    return "".join(line + "\n" for line in CPP_INCLUDE_HELPER if line not in solution)
+
+
+def _test(task: Task) -> str:
+    return task.meta["test"]
+
+
+def _check_calls(test: str) -> list[tuple[int, int]]:
+    """Line ranges (1-based, inclusive) of the test's module-level `check(...)` calls."""
+    try:
+        tree = ast.parse(test)
+    except SyntaxError:  # not expected in the data; fall back to whole-line calls
+        return [(number, number) for number, line in enumerate(test.splitlines(), start=1)
+                if re.match(r"^check\(.*\)\s*$", line)]
+    return [(node.lineno, node.end_lineno or node.lineno) for node in tree.body
+            if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+            and isinstance(node.value.func, ast.Name) and node.value.func.id == "check"]
+
+
+def _python_test_without_check_call(test: str) -> str:
+    drop = {number for start, end in _check_calls(test) for number in range(start, end + 1)}
+    lines = test.splitlines(keepends=True)
+    return "".join(line for number, line in enumerate(lines, start=1) if number not in drop)
+
+
+def build_program(task: Task, solution: str) -> Program:
+    """The reference harness's test program for `solution` (see the module docstring)."""
+    test = _test(task)
+    if task.language == "python":
+        script = _python_helper(solution) + solution + "\n" + test + "\n"
+        if not _check_calls(test):  # every HumanEval-X test calls check itself; a custom file might not
+            script += f"check({task.entry_point})\n"
+        return Program(files={PYTHON_SCRIPT: script}, entry=PYTHON_SCRIPT)
+    if task.language == "cpp":
+        source = _cpp_helper(solution) + "\n" + solution + "\n" + test
+        return Program(files={CPP_FILE: source}, entry=CPP_FILE, cxx_flags=CXX_FLAGS, cxx_link_flags=CXX_LINK_FLAGS)
+    if task.language == "java":
+        return Program(files={JAVA_FILE: solution + "\n" + test}, entry=JAVA_MAIN)
+    raise InputError(f"HumanEval-X has no {task.language!r} tasks")
+
+
+_MAIN = re.compile(r"\bint\s+main\s*\([^)]*\)\s*\{")
+
+
+def _cpp_main_returns(test: str) -> str:
+    """`test` with `return 0;` before the closing brace of its `main`, where that can be found."""
+    code = blank_comments_and_strings(test)
+    found = _MAIN.search(code)
+    if found is None:
+        return test
+    depth = 0
+    for index in range(found.end() - 1, len(code)):
+        if code[index] == "{":
+            depth += 1
+        elif code[index] == "}":
+            depth -= 1
+            if depth == 0:
+                return test[:index] + "    return 0;\n" + test[index:]
+    return test
+
+
+def build_workload(task: Task, solution: str) -> Workload:
+    """The task's test as one repeatable call over one source (see the module docstring)."""
+    test = _test(task)
+    if task.language == "python":
+        source = _python_helper(solution) + solution + "\n" + _python_test_without_check_call(test) + "\n"
+        return Workload(source=source, call=f"check({task.entry_point})")
+    if task.language == "cpp":
+        source = _cpp_helper(solution) + "\n" + solution + "\n" + _cpp_main_returns(test)
+        uses_rand = re.search(r"(?<![\w.])rand\s*\(\s*\)", blank_comments_and_strings(test)) is not None
+        call = "(srand(1), greencoder_user_main())" if uses_rand else "greencoder_user_main()"
+        return Workload(source=source, call=call, cxx_flags=CXX_FLAGS, cxx_link_flags=CXX_LINK_FLAGS)
+    if task.language == "java":
+        return Workload(source=solution + "\n" + test, call=f"{JAVA_MAIN}.main(new String[0])")
+    raise InputError(f"HumanEval-X has no {task.language!r} tasks")

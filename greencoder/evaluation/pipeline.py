@@ -1,0 +1,203 @@
+"""`greencoder evaluate`: generate -> score -> (measure) -> report, resumable at every step.
+
+Each phase reads what earlier runs left in OUT and does only what is missing, so a killed run is
+re-run with the same command and loses nothing. `--shard i/n` takes every n-th task (from the
+i-th) for generation and correctness, writing shard-named files that can be copied into one folder;
+energy measurement is refused with --shard, because energies measured on different machines are
+not comparable: merge the shards, then run `--measure` once, on one machine.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from greencoder.core.errors import InputError
+from greencoder.evaluation.benchmarks import load_tasks
+from greencoder.evaluation.records import RecordFile, read_all, read_records, record_key, shard_suffix
+from greencoder.evaluation.tasks import BENCHMARKS, LANGUAGES, Task
+from greencoder.evaluation.variants import Variant, resolve_variants
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    out: str
+    data: str | None = None
+    model: str | None = None
+    variants: tuple[str, ...] = ()
+    instruction: bool = False
+    benchmarks: tuple[str, ...] = BENCHMARKS
+    languages: tuple[str, ...] = LANGUAGES
+    generations: str | None = None
+    workers: int = 1
+    shard: tuple[int, int] | None = None
+    limit: int | None = None
+    max_new_tokens: int = 512
+    device: str = "auto"
+    dtype: str = "auto"
+    measure: bool = False
+    meter: str = "auto"
+    watts_per_core: float | None = None
+    runs: int = 10
+    min_seconds: float = 5.0
+    cooldown_seconds: float = 5.0
+    baseline_seconds: float = 5.0
+    alpha: float = 0.005
+    unsafe_no_sandbox: bool = False
+
+
+@dataclass
+class EvaluateOutcome:
+    out: Path
+    tasks: int
+    variants: list[str]
+    generated: int = 0
+    scored: int = 0
+    waiting: int = 0
+    measured: int = 0
+    report_dir: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise InputError(f"--shard {text!r}: use I/N, e.g. 1/4") from None
+    if count < 1 or not 1 <= index <= count:
+        raise InputError(f"--shard {text!r}: I must be between 1 and N")
+    return index, count
+
+
+def select_tasks(settings: EvaluateSettings) -> list[Task]:
+    """All asked-for tasks in a fixed order (benchmark, language, file order), cut by --limit and --shard."""
+    if not settings.data:
+        raise InputError("pass --data DIR: the folder holding humaneval_x/ and leetcode_hard/")
+    tasks: list[Task] = []
+    for benchmark in settings.benchmarks:
+        for language in settings.languages:
+            loaded = load_tasks(benchmark, language, settings.data)
+            tasks.extend(loaded[: settings.limit] if settings.limit else loaded)
+    if settings.shard:
+        index, count = settings.shard
+        tasks = tasks[index - 1 :: count]
+    return tasks
+
+
+def import_generations(path: str, variants: list[Variant], tasks: list[Task], records: RecordFile) -> int:
+    """Copy generations produced elsewhere into OUT (so reports need OUT alone); returns lines added."""
+    source = Path(path)
+    if not source.is_file():
+        raise InputError(f"--generations {path}: no such file")
+    wanted = {(v.name, t.benchmark, t.language, t.task_id) for v in variants for t in tasks}
+    added = 0
+    for record in read_records(source):
+        try:
+            key = record_key(record)
+        except KeyError:
+            raise InputError(f"--generations {path}: a line lacks variant/benchmark/language/task_id") from None
+        if key in wanted and not records.has(key):
+            if "solution" not in record and "error" not in record:
+                raise InputError(f"--generations {path}: the line for {'/'.join(key)} has no 'solution'")
+            records.append(record)
+            added += 1
+    return added
+
+
+def variants_in(path: str) -> list[str]:
+    if not Path(path).is_file():
+        raise InputError(f"--generations {path}: no such file")
+    return sorted({r["variant"] for r in read_records(Path(path)) if "variant" in r})
+
+
+def write_run_file(out: Path, settings: EvaluateSettings, variants: list[Variant], tasks: int, isolation: str) -> None:
+    run_file = out / "run.json"
+    history = []
+    if run_file.exists():
+        try:
+            history = json.loads(run_file.read_text()).get("invocations", [])
+        except (OSError, json.JSONDecodeError):
+            history = []
+    history.append({"at": time.time(), "settings": asdict(settings), "variants": [v.to_dict() for v in variants],
+                    "tasks": tasks, "isolation": isolation})
+    run_file.write_text(json.dumps({"invocations": history}, indent=2) + "\n")
+
+
+def evaluate(settings: EvaluateSettings, threads: int, log: Log = print, progress: bool | None = None,
+             warn: Log | None = None) -> EvaluateOutcome:
+    from greencoder.core.sandbox import SandboxPolicy
+    from greencoder.evaluation.correctness import Checker
+    from greencoder.evaluation.report import write_report
+    from greencoder.evaluation.scoring import score
+
+    specs = list(settings.variants)
+    external = frozenset(variants_in(settings.generations)) if settings.generations else frozenset()
+    if settings.generations and not specs:
+        specs = sorted(external)
+    variants = resolve_variants(specs, settings.instruction, external)
+    model_variants = [v for v in variants if v.needs_model]
+    if model_variants and not settings.model:
+        raise InputError(f"variants {', '.join(v.name for v in model_variants)} need --model"
+                         + (f" (the --generations file has only {', '.join(sorted(external))})" if external else ""))
+    if settings.measure and settings.shard:
+        raise InputError("--measure cannot run with --shard: energy must be measured on one machine; merge the shards' "
+                         "files into one folder and run --measure there")
+    tasks = select_tasks(settings)
+    out = Path(settings.out)
+    out.mkdir(parents=True, exist_ok=True)
+    checker = Checker(SandboxPolicy(allow_unsandboxed=settings.unsafe_no_sandbox), warn=warn)
+    write_run_file(out, settings, variants, len(tasks), checker.isolation)
+    outcome = EvaluateOutcome(out, len(tasks), [v.name for v in variants])
+    log(f"{len(tasks)} tasks x {len(variants)} variants ({', '.join(outcome.variants)}); sandbox: {checker.isolation}")
+
+    suffix = shard_suffix(settings.shard)
+    generations = RecordFile(out / f"generations{suffix}.jsonl")
+    if settings.generations:
+        added = import_generations(settings.generations, [v for v in variants if not v.canonical], tasks, generations)
+        log(f"imported {added} generations from {settings.generations}")
+    if model_variants and settings.model:
+        from greencoder.core.meters import select_meter
+        from greencoder.core.model_loading import ModelSettings
+        from greencoder.evaluation.generate import generate_variant
+
+        meter = select_meter(settings.meter, watts_per_core=settings.watts_per_core).meter
+        model = ModelSettings(settings.model, None, settings.device, settings.dtype)
+        for variant in model_variants:
+            outcome.generated += generate_variant(variant, tasks, generations, model, threads, meter,
+                                                  settings.max_new_tokens, progress, log)
+
+    all_generations = {record_key(r): r for r in read_all(out, "generations")}
+    correctness = RecordFile(out / f"correctness{suffix}.jsonl")
+    outcome.scored, outcome.waiting = score(variants, tasks, all_generations, correctness, checker, settings.workers, progress)
+    if outcome.waiting:
+        outcome.notes.append(f"{outcome.waiting} (variant, task) pairs have no generation yet and were not scored")
+
+    if settings.measure:
+        outcome.measured = run_measurements(settings, variants, tasks, out, all_generations, checker, progress, log)
+    outcome.report_dir = write_report(out, outcome.variants)
+    return outcome
+
+
+def run_measurements(settings: EvaluateSettings, variants: list[Variant], tasks: list[Task], out: Path,
+                     generations: dict[tuple, dict], checker, progress: bool | None, log: Log) -> int:
+    from greencoder.core.measurement.protocol import MeasurementProtocol
+    from greencoder.core.meters import select_meter
+    from greencoder.evaluation.efficiency import measure_all
+
+    selected = select_meter(settings.meter, watts_per_core=settings.watts_per_core)
+    if selected.kind != "measured":
+        log("warning: no hardware energy counter is usable here: energies are ESTIMATED from CPU time, not measured")
+    passed = {record_key(r) for r in read_all(out, "correctness") if r.get("passed")}
+    solutions = {key: record["solution"] for key, record in generations.items() if "solution" in record}
+    protocol = MeasurementProtocol(runs=settings.runs, min_seconds=settings.min_seconds,
+                                   cooldown_seconds=settings.cooldown_seconds, baseline_seconds=settings.baseline_seconds,
+                                   alpha=settings.alpha)
+    return measure_all(variants, tasks, solutions, passed, RecordFile(out / "energy.jsonl"),
+                       RecordFile(out / "comparisons.jsonl"), checker, selected.meter, protocol, progress, log)

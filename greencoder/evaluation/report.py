@@ -1,0 +1,98 @@
+"""`greencoder report DIR`: every table and figure, regenerated from the raw JSON lines in DIR.
+
+Writes DIR/report/: table4.{md,csv,json} (pass@1), table5.{md,csv,json} (energy and time of the
+variants as % of baseline), report.md (both tables with the facts needed to read them: meter kind,
+isolation, counts) and pass_at_1.png, energy_ratios.png.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from tabulate import tabulate
+
+from greencoder.core.errors import InputError
+from greencoder.evaluation.plots import plot_energy_ratios, plot_pass_at_1
+from greencoder.evaluation.records import read_all
+from greencoder.evaluation.tables import Table4, Table5, table4, table4_rows, table5, table5_rows, to_json
+
+ENERGY_KIND_NOTE = {
+    "estimated": "ESTIMATED from CPU time (no hardware energy counter was usable)",
+    "measured": "measured with a hardware energy counter",
+}
+
+
+def _write_csv(path: Path, headers: list[str], rows: list[list[str]]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(headers)
+        writer.writerows(rows)
+
+
+def energy_heading(table: Table5) -> str:
+    kinds = sorted(table.energy_kinds())
+    if not kinds:
+        return "Energy, % of baseline"
+    return "Energy, % of baseline, " + " and ".join(ENERGY_KIND_NOTE.get(k, k) for k in kinds)
+
+
+def render_markdown(t4: Table4, t5: Table5, isolation: set[str], meters: set[str]) -> str:
+    lines = ["# greencoder evaluation", "", "## Table 4: pass@1 (%), passed/tasks", ""]
+    lines.append(tabulate(table4_rows(t4)[1], headers=table4_rows(t4)[0], tablefmt="github", disable_numparse=True))
+    lines += ["", f"Correctness checked in the sandbox ({', '.join(sorted(isolation)) or 'n/a'}).", ""]
+    lines += ["## Table 5: energy and time of correct programs, % of baseline", "",
+              "Mean over tasks whose difference from the baseline is significant (Mann-Whitney U, two-sided), "
+              "with (significant/compared); blank where none is significant.", ""]
+    if not t5.variants:
+        lines.append("No efficiency comparisons yet (run `greencoder evaluate --measure`).")
+    else:
+        lines += [f"### {energy_heading(t5)}", ""]
+        headers, rows = table5_rows(t5, "energy")
+        lines.append(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
+        lines += ["", "### Time, % of baseline", ""]
+        headers, rows = table5_rows(t5, "time")
+        lines.append(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
+        lines += ["", f"Meters: {', '.join(sorted(meters)) or 'n/a'}."]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(directory: str | Path, variant_order: list[str] | None = None) -> Path:
+    """Regenerate everything under DIR/report from DIR's raw records; returns the report folder."""
+    from tqdm import tqdm
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError(f"results folder {directory} does not exist")
+    correctness = read_all(directory, "correctness")
+    comparisons = read_all(directory, "comparisons")
+    if not correctness and not comparisons:
+        raise InputError(f"{directory} holds no results (no correctness*.jsonl or comparisons*.jsonl)")
+    out = directory / "report"
+    out.mkdir(exist_ok=True)
+    steps = tqdm(total=4, desc="report", unit="step", disable=None)
+    t4, t5 = table4(correctness, variant_order), table5(comparisons, variant_order)
+    steps.update()
+    headers, rows = table4_rows(t4)
+    _write_csv(out / "table4.csv", headers, rows)
+    (out / "table4.md").write_text(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n")
+    for metric in ("energy", "time"):
+        headers, rows = table5_rows(t5, metric)
+        _write_csv(out / f"table5_{metric}.csv", headers, rows)
+    data = to_json(t4, t5)
+    (out / "table4.json").write_text(json.dumps(data["table4"], indent=2) + "\n")
+    (out / "table5.json").write_text(json.dumps(data["table5"], indent=2) + "\n")
+    isolation = {r.get("isolation") for r in correctness if r.get("isolation")}
+    meters = {r.get("meter") for r in comparisons if r.get("meter")}
+    markdown = render_markdown(t4, t5, isolation, meters)
+    (out / "report.md").write_text(markdown)
+    table5_md = markdown.split("## Table 5", 1)[1] if "## Table 5" in markdown else ""
+    (out / "table5.md").write_text("## Table 5" + table5_md)
+    steps.update()
+    plot_pass_at_1(t4, out / "pass_at_1.png")
+    steps.update()
+    plot_energy_ratios(t5, out / "energy_ratios.png")
+    steps.update()
+    steps.close()
+    return out

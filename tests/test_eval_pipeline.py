@@ -81,6 +81,8 @@ def test_table4_has_the_papers_layout(generated):
     csv_lines = (out / "report" / "table4.csv").read_text().splitlines()
     assert csv_lines[0].startswith("Variant,Total,HumanEval-X C++") and len(csv_lines) == 4
     assert (out / "report" / "pass_at_1.png").stat().st_size > 1000
+    cost = (out / "report" / "generation_cost.csv").read_text().splitlines()
+    assert cost[0] == "Variant,Generations,New tokens,Seconds,Joules,Energy" and all(row.endswith(",estimated") for row in cost[1:])
 
 
 def write_generations(path: Path, rows: list[dict]) -> Path:

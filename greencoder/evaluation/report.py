@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from statistics import mean
 
 from tabulate import tabulate
 
@@ -38,7 +39,23 @@ def energy_heading(table: Table5) -> str:
     return "Energy, % of baseline, " + " and ".join(ENERGY_KIND_NOTE.get(k, k) for k in kinds)
 
 
-def render_markdown(t4: Table4, t5: Table5, isolation: set[str], meters: set[str]) -> str:
+def generation_cost(generations: list[dict], order: list[str]) -> tuple[list[str], list[list[str]]]:
+    """Per variant: generations, mean new tokens, seconds and joules per generation (with the meter kind)."""
+    headers = ["Variant", "Generations", "New tokens", "Seconds", "Joules", "Energy"]
+    rows = []
+    for variant in order:
+        done = [g for g in generations if g.get("variant") == variant and "new_tokens" in g]
+        if not done:
+            continue
+        kinds = sorted({g["energy"]["kind"] for g in done if g.get("energy")})
+        rows.append([variant, str(len(done)), f"{mean(g['new_tokens'] for g in done):.1f}",
+                     f"{mean(g['wall_seconds'] for g in done):.3f}",
+                     f"{mean(g['energy']['joules'] for g in done if g.get('energy')):.3f}", ", ".join(kinds)])
+    return headers, rows
+
+
+def render_markdown(t4: Table4, t5: Table5, isolation: set[str], meters: set[str],
+                    cost: tuple[list[str], list[list[str]]] | None = None) -> str:
     lines = ["# greencoder evaluation", "", "## Table 4: pass@1 (%), passed/tasks", ""]
     lines.append(tabulate(table4_rows(t4)[1], headers=table4_rows(t4)[0], tablefmt="github", disable_numparse=True))
     lines += ["", f"Correctness checked in the sandbox ({', '.join(sorted(isolation)) or 'n/a'}).", ""]
@@ -55,6 +72,9 @@ def render_markdown(t4: Table4, t5: Table5, isolation: set[str], meters: set[str
         headers, rows = table5_rows(t5, "time")
         lines.append(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True))
         lines += ["", f"Meters: {', '.join(sorted(meters)) or 'n/a'}."]
+    if cost and cost[1]:
+        lines += ["", "## Cost of generation (mean per task)", ""]
+        lines.append(tabulate(cost[1], headers=cost[0], tablefmt="github", disable_numparse=True))
     return "\n".join(lines) + "\n"
 
 
@@ -85,7 +105,11 @@ def write_report(directory: str | Path, variant_order: list[str] | None = None) 
     (out / "table5.json").write_text(json.dumps(data["table5"], indent=2) + "\n")
     isolation = {r.get("isolation") for r in correctness if r.get("isolation")}
     meters = {r.get("meter") for r in comparisons if r.get("meter")}
-    markdown = render_markdown(t4, t5, isolation, meters)
+    generations = read_all(directory, "generations")
+    cost = generation_cost(generations, t4.variants)
+    if cost[1]:
+        _write_csv(out / "generation_cost.csv", *cost)
+    markdown = render_markdown(t4, t5, isolation, meters, cost)
     (out / "report.md").write_text(markdown)
     table5_md = markdown.split("## Table 5", 1)[1] if "## Table 5" in markdown else ""
     (out / "table5.md").write_text("## Table 5" + table5_md)

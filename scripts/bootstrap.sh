@@ -10,7 +10,9 @@ cd "$(dirname "$0")/.."
 extras=""
 [ "${1:-}" = "--dev" ] && extras="[test]"
 
-packages="g++ openjdk-17-jdk-headless libboost-dev libssl-dev bubblewrap"
+# python3-sortedcontainers: LeetCode code (and its references) may use SortedList, as on LeetCode;
+# the sandbox runs the system python3, so the module must be installed there.
+packages="g++ openjdk-17-jdk-headless libboost-dev libssl-dev bubblewrap python3-sortedcontainers"
 python3 -c "import ensurepip" 2>/dev/null || packages="$packages python3-venv"
 if command -v dpkg >/dev/null 2>&1; then
     missing=""

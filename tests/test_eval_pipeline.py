@@ -245,3 +245,19 @@ def test_record_file_drops_a_torn_line_and_keeps_the_rest(tmp_path):
     assert records.has(("a", "b", "python", "1")) and len(records.done) == 1
     records.append({"variant": "a", "benchmark": "b", "language": "python", "task_id": "2"})
     assert [json.loads(line)["task_id"] for line in path.read_text().splitlines()] == ["1", "2"]
+
+
+def test_failing_references_are_listed_documented_or_flagged():
+    from greencoder.evaluation.report import canonical_notes
+
+    records = [
+        {"variant": "canonical", "benchmark": "leetcode-hard", "language": "python", "task_id": "3398", "passed": False,
+         "status": "wrong_answer", "known_exception": "off by one in the reference"},
+        {"variant": "canonical", "benchmark": "humaneval-x", "language": "cpp", "task_id": "CPP/1", "passed": False,
+         "status": "compile_error", "reason": "boost missing"},
+        {"variant": "canonical", "benchmark": "humaneval-x", "language": "cpp", "task_id": "CPP/2", "passed": True, "status": "ok"},
+        {"variant": "baseline", "benchmark": "humaneval-x", "language": "cpp", "task_id": "CPP/3", "passed": False, "status": "timeout"},
+    ]
+    notes = canonical_notes(records)
+    assert notes == ["- humaneval-x cpp CPP/1: compile_error: UNEXPLAINED, the harness may be wrong (boost missing)",
+                     "- leetcode-hard python 3398: wrong_answer (documented: off by one in the reference)"]

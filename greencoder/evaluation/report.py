@@ -54,11 +54,27 @@ def generation_cost(generations: list[dict], order: list[str]) -> tuple[list[str
     return headers, rows
 
 
+def canonical_notes(correctness: list[dict]) -> list[str]:
+    """Harness validation: every failing reference, with its documented reason or flagged as unexplained."""
+    failures = sorted((r for r in correctness if r["variant"] == "canonical" and not r.get("passed")),
+                      key=lambda r: (r["benchmark"], r["language"], r["task_id"]))
+    notes = []
+    for r in failures:
+        where = f"{r['benchmark']} {r['language']} {r['task_id']}"
+        if r.get("known_exception"):
+            notes.append(f"- {where}: {r['status']} (documented: {r['known_exception']})")
+        else:
+            notes.append(f"- {where}: {r['status']}: UNEXPLAINED, the harness may be wrong ({r.get('reason', '')})")
+    return notes
+
+
 def render_markdown(t4: Table4, t5: Table5, isolation: set[str], meters: set[str],
-                    cost: tuple[list[str], list[list[str]]] | None = None) -> str:
+                    cost: tuple[list[str], list[list[str]]] | None = None, canonical: list[str] | None = None) -> str:
     lines = ["# greencoder evaluation", "", "## Table 4: pass@1 (%), passed/tasks", ""]
     lines.append(tabulate(table4_rows(t4)[1], headers=table4_rows(t4)[0], tablefmt="github", disable_numparse=True))
     lines += ["", f"Correctness checked in the sandbox ({', '.join(sorted(isolation)) or 'n/a'}).", ""]
+    if canonical:
+        lines += ["Reference solutions that fail (harness validation):", "", *canonical, ""]
     lines += ["## Table 5: energy and time of correct programs, % of baseline", "",
               "Mean over tasks whose difference from the baseline is significant (Mann-Whitney U, two-sided), "
               "with (significant/compared); blank where none is significant.", ""]
@@ -109,7 +125,7 @@ def write_report(directory: str | Path, variant_order: list[str] | None = None) 
     cost = generation_cost(generations, t4.variants)
     if cost[1]:
         _write_csv(out / "generation_cost.csv", *cost)
-    markdown = render_markdown(t4, t5, isolation, meters, cost)
+    markdown = render_markdown(t4, t5, isolation, meters, cost, canonical_notes(correctness))
     (out / "report.md").write_text(markdown)
     table5_md = markdown.split("## Table 5", 1)[1] if "## Table 5" in markdown else ""
     (out / "table5.md").write_text("## Table 5" + table5_md)

@@ -367,6 +367,39 @@ def report(directory: Path) -> None:
     click.echo(f"written: {', '.join(sorted(p.name for p in folder.iterdir()))} in {folder}")
 
 
+@cli.command(context_settings={"show_default": True})
+@click.option("--model", default=None, help="Base model (default: Qwen/Qwen2.5-Coder-0.5B, tiny fallback offline).")
+@click.option("--adapter", default=None, help="Efficiency soft prompt (adapter folder or tune run folder).")
+@click.option("--device", default="auto")
+@click.option("--dtype", default="auto")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=128)
+@click.option("--context-tokens", type=click.IntRange(min=16), default=1024)
+@click.option("--debounce-ms", type=click.IntRange(min=0), default=75)
+@click.option("--instruction", is_flag=True, help="Put the efficiency instruction before the editor context.")
+@click.option("--meter", default="auto", help="Energy meter for completion costs and measurements.")
+@click.option("--tcp", default=None, metavar="HOST:PORT", help="Listen on TCP instead of stdio.")
+@threads_option
+def serve(model, adapter, device, dtype, max_new_tokens, context_tokens, debounce_ms, instruction, meter, tcp, threads) -> None:
+    """Run the language server (stdio by default). These options are defaults; editor settings override them."""
+    count = prepare_threads(threads)
+    from greencoder.core.quiet import silence_libraries
+    from greencoder.server.server import build_server
+    from greencoder.server.settings import ServerSettings
+
+    silence_libraries()  # stdout carries the protocol only
+    defaults = ServerSettings(model=model, adapter=adapter, device=device, dtype=dtype, threads=count,
+                              max_new_tokens=max_new_tokens, context_tokens=context_tokens, debounce_ms=debounce_ms,
+                              instruction=instruction, meter=meter)
+    server = build_server(defaults)
+    if tcp:
+        host, _, port = tcp.rpartition(":")
+        if not host or not port.isdigit():
+            raise InputError(f"--tcp {tcp!r}: use HOST:PORT, e.g. 127.0.0.1:2087")
+        server.lsp.start_tcp(host, int(port))
+    else:
+        server.lsp.start_io()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the CLI, turning expected errors into one line and an exit status."""
     try:

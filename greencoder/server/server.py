@@ -40,13 +40,31 @@ MEASURE_COMMAND = "greencoder.measureEnergy"
 logger = logging.getLogger("greencoder.server")
 
 
+def _answering_protocol():
+    """pygls's protocol, except that a request whose params cannot be read still gets an error
+    response (pygls only logs it), so a client never waits forever on a malformed request."""
+    from pygls.exceptions import JsonRpcException
+    from pygls.protocol import LanguageServerProtocol
+
+    class AnsweringProtocol(LanguageServerProtocol):
+        def structure_message(self, data):
+            try:
+                return super().structure_message(data)
+            except JsonRpcException as error:
+                if isinstance(data, dict) and "id" in data and "method" in data:
+                    self._send_response(data["id"], None, error.to_response_error())
+                raise
+
+    return AnsweringProtocol
+
+
 class GreencoderServer:
     """State shared by the handlers: settings, model, ledger, completions."""
 
     def __init__(self, defaults: ServerSettings):
         from pygls.lsp.server import LanguageServer
 
-        self.lsp = LanguageServer("greencoder", __version__)
+        self.lsp = LanguageServer("greencoder", __version__, protocol_cls=_answering_protocol())
         self.settings = defaults
         self.ledger = EnergyLedger()
         self.loop: asyncio.AbstractEventLoop | None = None

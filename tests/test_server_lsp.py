@@ -187,7 +187,18 @@ async def test_unknown_documents_bursts_and_big_files_get_answers(client):
     open_document(client, "file:///tmp/greencoder-test/big.py", big)
     result = await client.text_document_inline_completion_async(inline_params(line=1_700_000, character=0, uri="file:///tmp/greencoder-test/big.py"))
     assert len(result.items) <= 1
-    burst = [client.text_document_inline_completion_async(inline_params()) for _ in range(100)]
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"greencoder": {"maxNewTokens": 400}}))
+    running = asyncio.ensure_future(client.text_document_inline_completion_async(inline_params()))
+    await asyncio.sleep(0.3)
+    client.text_document_did_change(types.DidChangeTextDocumentParams(  # an edit while the model generates
+        text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=2),
+        content_changes=[types.TextDocumentContentChangePartial(
+            range=types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0)),
+            text="import os\n")]))
+    after_edit = await client.text_document_inline_completion_async(inline_params(line=5))
+    assert len((await running).items) == 0 and len(after_edit.items) <= 1
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"greencoder": {"maxNewTokens": 16}}))
+    burst = [client.text_document_inline_completion_async(inline_params(line=5)) for _ in range(100)]
     answers = await asyncio.wait_for(asyncio.gather(*burst, return_exceptions=True), timeout=120)
     assert len(answers) == 100 and all(not isinstance(a, BaseException) for a in answers)
     assert sum(len(a.items) for a in answers) >= 1  # the last one is not superseded

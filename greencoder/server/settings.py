@@ -41,8 +41,9 @@ class ServerSettings:
 
     @property
     def model_key(self) -> tuple:
-        """What a change of requires reloading the model."""
-        return (self.model, self.adapter, self.device, self.dtype, self.threads)
+        """What a change of requires reloading the model (not `threads`: the generating thread
+        applies it before each completion)."""
+        return (self.model, self.adapter, self.device, self.dtype)
 
 
 _LIMITS: dict[str, tuple[float | None, float | None]] = {

@@ -62,7 +62,8 @@ class ServerSettings:
         None, "Hugging Face model id or local folder of the completion model. Empty: the server's default "
         "(or its `--model`).", reloads_model=True)
     adapter: str | None = setting(
-        None, "Prompt-tuning (PEFT) adapter folder or tune run folder. Empty: none.", reloads_model=True)
+        None, "Efficiency soft prompt: a prompt-tuning (PEFT) adapter folder or id, or a `greencoder tune` "
+        "run folder. Empty: none.", reloads_model=True)
     device: str = setting(
         "auto", "Where the model runs: `auto`, `cpu`, `cuda`, `cuda:N` or `mps` (Apple GPUs).",
         pattern=r"auto|cpu|mps|cuda(:[0-9]+)?", pattern_hint="auto, cpu, cuda, cuda:N or mps", reloads_model=True)

@@ -19,8 +19,9 @@ import math
 import re
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
-from typing import Any, Mapping
+from typing import Any
 
 import cattrs
 from cattrs.errors import ClassValidationError
@@ -141,11 +142,9 @@ class SettingInfo:
             return False
         if spec.pattern and not re.fullmatch(spec.pattern, value):
             return False
-        if spec.low is not None and (value <= spec.low if spec.exclusive else value < spec.low):
-            return False
-        if spec.high is not None and (value >= spec.high if spec.exclusive else value > spec.high):
-            return False
-        return True
+        below = spec.low is not None and (value <= spec.low if spec.exclusive else value < spec.low)
+        above = spec.high is not None and (value >= spec.high if spec.exclusive else value > spec.high)
+        return not (below or above)
 
 
 def camel_case(name: str) -> str:
@@ -236,8 +235,8 @@ def _strict_str(value: Any, _type: Any) -> str:
 def _field_hook(converter: cattrs.Converter, info: SettingInfo):
     """Structure one setting: its type strictly, then its range, choices or pattern."""
     def structure(value: Any, _type: Any) -> Any:
-        if info.optional and (value is None or value == ""):
-            return None  # editors send null or "" for "the server's default"
+        if info.optional and (value is None or (value == "" and info.kind is str)):
+            return None  # null, or VS Code's empty string, means "the server's default"
         try:
             result = converter.structure(value, info.kind)
         except (TypeError, ValueError):

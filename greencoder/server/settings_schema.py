@@ -114,11 +114,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"usage: {COMMAND.removesuffix(' --write')} [--write]", file=sys.stderr)
         return 2
     if args == ["--write"]:
-        for path, text in generated().items():
+        for path, text in generated(ROOT).items():
             (ROOT / path).write_text(text, encoding="utf-8")
             print(f"wrote {path}")
         return 0
-    outdated = stale()
+    outdated = stale(ROOT)
     for path in outdated:
         print(f"{path} differs from greencoder/server/settings.py; run `{COMMAND}`", file=sys.stderr)
     return 1 if outdated else 0

@@ -116,7 +116,7 @@ class SettingInfo:
     kind: type
     """int, float, bool or str."""
     optional: bool
-    """None (or "") means "the server's default"."""
+    """None (or "" for a string) means "the server's default"."""
     default: Any
     spec: Spec
 

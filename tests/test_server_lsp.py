@@ -107,8 +107,8 @@ async def test_bad_setting_is_shown_and_the_last_good_one_stays(client):
 async def test_max_new_tokens_beyond_the_models_context_is_refused_naming_the_limit(client):
     configure(client, maxNewTokens=4)
     configure(client, maxNewTokens=4000)  # the tiny model's context is smaller
-    message = await message_containing(client, "leaves no room")
-    assert "maxNewTokens" in message and "at most" in message
+    message = await message_containing(client, "exceeds the model's context")
+    assert "'maxNewTokens' = 4000" in message and "use at most" in message
     completion = await client.text_document_completion_async(completion_params())
     assert completion.items and completion.items[0].data["tokens"] <= 4
 

@@ -30,6 +30,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from greencoder import __version__
+from greencoder.core.completion import MIN_CONTEXT_BUDGET
 from greencoder.core.errors import GreencoderError, InputError
 from greencoder.core.languages import Language, get_language, language_for_path
 from greencoder.server.analysis import SourceAnalysis, innermost
@@ -40,12 +41,11 @@ from greencoder.server.functions import FunctionSpan, bench_template
 from greencoder.server.ledger import EnergyLedger
 from greencoder.server.measuring import MeasurementOrchestrator
 from greencoder.server.model_host import LoadEvent, ModelHost
-from greencoder.server.settings import SECTION, ServerSettings, merge
+from greencoder.server.settings import SECTION, ServerSettings, check_against_model, merge
 
 ENERGY_REPORT = "greencoder/energyReport"
 LEDGER_NOTIFICATION = "greencoder/ledger"
 MEASURE_COMMAND = "greencoder.measureEnergy"
-METERS = ("auto", "rapl", "perf", "nvml", "powermetrics", "estimate")
 logger = logging.getLogger("greencoder.server")
 
 
@@ -127,8 +127,6 @@ class GreencoderLanguageServer(LanguageServer):
         """Merge editor settings; reload the model if model settings changed. Bad values: showMessage."""
         try:
             updated = merge(self.settings, values)
-            if updated.meter not in METERS:
-                raise InputError(f"greencoder setting 'meter' must be one of {', '.join(METERS)}, got {updated.meter!r}")
             problem = self.context_problem(updated)
             if problem:
                 raise InputError(problem)
@@ -144,13 +142,10 @@ class GreencoderLanguageServer(LanguageServer):
     def context_problem(self, settings: ServerSettings) -> str | None:
         """Why `settings` would leave every completion empty with the loaded model, or None."""
         runtime = self.host.runtime
-        if runtime is None:
-            return None
-        room = runtime.context_tokens - runtime.num_virtual_tokens - 8
-        if settings.max_new_tokens > room:
-            return (f"greencoder setting 'maxNewTokens' = {settings.max_new_tokens} leaves no room for context in the "
-                    f"model's {runtime.context_tokens} tokens (at most {room})")
-        return None
+        if runtime is None or self.host.loaded_settings is None or \
+                self.host.loaded_settings.model_key != settings.model_key:
+            return None  # checked when that model is ready
+        return check_against_model(settings, runtime.context_tokens, runtime.num_virtual_tokens)
 
     def start_loading(self) -> None:
         self.started_loading = True
@@ -182,7 +177,8 @@ class GreencoderLanguageServer(LanguageServer):
         elif event.state == "ready":
             problem = self.context_problem(self.settings)
             if problem:
-                room = self.host.runtime.context_tokens - self.host.runtime.num_virtual_tokens - 8
+                runtime = self.host.runtime
+                room = runtime.context_tokens - runtime.num_virtual_tokens - MIN_CONTEXT_BUDGET
                 self.settings = replace(self.settings, max_new_tokens=max(1, min(ServerSettings().max_new_tokens, room)))
                 self.show(f"{problem}; using {self.settings.max_new_tokens}")
 

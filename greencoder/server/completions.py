@@ -80,11 +80,12 @@ def offset_at(text: str, line: int, character: int, codec) -> int:
             return len(text)
     found = _LINE_BREAK.search(text, start)
     end = found.start() if found else len(text)
-    line_text = text[start:end]
-    from lsprotocol import types
-
-    column = codec.position_from_client_units([line_text], types.Position(line=0, character=character)).character
-    return start + min(column, len(line_text))
+    units = 0
+    for index in range(start, end):  # client units (UTF-16 by default) to code points
+        if units >= character:
+            return index
+        units += codec.client_num_units(text[index])
+    return end
 
 
 def with_instruction(text: str, offset: int, language: Language) -> tuple[str, int]:

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
 from pygls.lsp.server import LanguageServer
 
 from greencoder import __version__
@@ -419,8 +419,19 @@ def energy_report(ls: GreencoderLanguageServer, params: Any) -> dict:
     return ls.ledger_report()
 
 
+class _NoTracebackForCancelledRequests(logging.Filter):
+    """pygls logs every error response with its traceback; a superseded or cancelled completion is
+    routine (one per keystroke), not an error, so it is not logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], JsonRpcRequestCancelled))
+
+
 def build_server(defaults: ServerSettings | None = None) -> GreencoderLanguageServer:
     """A server with every handler of this module registered."""
+    rpc_logger = logging.getLogger("pygls.protocol.json_rpc")
+    if not any(isinstance(f, _NoTracebackForCancelledRequests) for f in rpc_logger.filters):
+        rpc_logger.addFilter(_NoTracebackForCancelledRequests())
     server = GreencoderLanguageServer(defaults or ServerSettings())
     for method, options, handler in HANDLERS:
         server.feature(method, options)(handler)

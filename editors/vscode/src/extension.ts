@@ -44,6 +44,8 @@ const LANGUAGES = ["python", "cpp", "java"];
 let client: LanguageClient | undefined;
 let output: vscode.LogOutputChannel;
 let statusBar: EnergyStatusBar;
+/** The last diagnostics the server published, by document URI (for the measurement's hover). */
+const published = new Map<string, vscode.Diagnostic[]>();
 const tracker = new SettingsTracker();
 
 function configuration(scope?: vscode.ConfigurationScope): vscode.WorkspaceConfiguration {
@@ -62,6 +64,7 @@ function createClient(): LanguageClient {
   // take; a plain executable talks LSP over its stdin/stdout anyway.
   const serverOptions: ServerOptions = { command, args };
   tracker.reset();
+  published.clear();
   const clientOptions: LanguageClientOptions = {
     documentSelector: LANGUAGES.map((language) => ({ scheme: "file", language })),
     initializationOptions: tracker.snapshot(configuration()),
@@ -69,9 +72,15 @@ function createClient(): LanguageClient {
     outputChannel: output,
     middleware: {
       // The measurement's message and hover are written here from the diagnostic's `data`.
-      handleDiagnostics: (uri, diagnostics, next) => next(uri, diagnostics.map(withMeasurementMessage)),
+      // The client's diagnostics keep `data`; they are kept here for the hover as they arrive.
+      handleDiagnostics: (uri, diagnostics, next) => {
+        const shown = diagnostics.map(withMeasurementMessage);
+        published.set(uri.toString(), shown);
+        next(uri, shown);
+      },
       provideHover: (document, position, token, next) => {
-        const found = measurementAt(vscode.languages.getDiagnostics(document.uri), (range: vscode.Range) => range.contains(position));
+        const diagnostics = published.get(document.uri.toString()) ?? [];
+        const found = measurementAt(diagnostics, (range: vscode.Range) => range.contains(position));
         if (!found) return next(document, position, token);
         const markdown = new vscode.MarkdownString(measurementMarkdown(found.measurement));
         return new vscode.Hover(markdown, found.diagnostic.range);

@@ -395,9 +395,9 @@ def serve(model, adapter, device, dtype, max_new_tokens, context_tokens, debounc
         host, _, port = tcp.rpartition(":")
         if not host or not port.isdigit():
             raise InputError(f"--tcp {tcp!r}: use HOST:PORT, e.g. 127.0.0.1:2087")
-        server.lsp.start_tcp(host, int(port))
+        server.start_tcp(host, int(port))
     else:
-        server.lsp.start_io()
+        server.start_io()
 
 
 def main(argv: list[str] | None = None) -> int:

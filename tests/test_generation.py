@@ -103,3 +103,28 @@ def test_only_pefts_position_ids_warning_is_silenced(tiny_runtime_with_adapter):
     messages = [str(w.message) for w in caught]
     assert not any("Position ids are not supported" in m for m in messages)
     assert any("Token type ids are not supported" in m for m in messages)
+
+
+def test_context_limit_is_read_from_the_config_keys_models_use():
+    from transformers import GPT2Config, LlamaConfig, LlavaConfig, PretrainedConfig
+
+    from greencoder.core.generation import config_context_limit
+
+    assert config_context_limit(LlamaConfig(max_position_embeddings=4096)) == 4096
+    assert config_context_limit(GPT2Config(n_positions=1536)) == 1536
+    assert config_context_limit(LlavaConfig(text_config={"model_type": "llama", "max_position_embeddings": 8192})) == 8192
+    assert config_context_limit(PretrainedConfig(seq_length=3000)) == 3000
+    assert config_context_limit(PretrainedConfig(n_ctx=512)) == 512
+    assert config_context_limit(PretrainedConfig()) is None
+    assert config_context_limit(None) is None
+
+
+def test_context_limit_is_the_smaller_of_model_and_tokenizer():
+    from types import SimpleNamespace
+
+    from greencoder.core.generation import DEFAULT_CONTEXT, context_limit
+
+    model = SimpleNamespace(config=SimpleNamespace(max_position_embeddings=4096))
+    assert context_limit(model, SimpleNamespace(model_max_length=1024)) == 1024
+    assert context_limit(model, SimpleNamespace(model_max_length=int(1e30))) == 4096  # "no limit"
+    assert context_limit(SimpleNamespace(), SimpleNamespace()) == DEFAULT_CONTEXT

@@ -1,68 +1,18 @@
-"""`greencoder serve` end to end over stdio, driven by pytest-lsp's client."""
+"""`greencoder serve` end to end over stdio, driven by pytest-lsp's client (see lsp_support)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
-import time
 
 import pytest
 import pytest_asyncio
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig
+from pygls.exceptions import JsonRpcRequestCancelled
 
-from greencoder.server.settings import plain  # pygls hands custom results back as namedtuples
-
-PYTHON_SOURCE = "import math\n\n\ndef is_prime(n):\n    \n"
-URI = "file:///tmp/greencoder-test/primes.py"
-
-
-def capabilities() -> types.ClientCapabilities:
-    return types.ClientCapabilities(
-        window=types.WindowClientCapabilities(work_done_progress=True),
-        workspace=types.WorkspaceClientCapabilities(configuration=True, did_change_configuration=types.DidChangeConfigurationClientCapabilities()),
-        text_document=types.TextDocumentClientCapabilities(
-            inline_completion=types.InlineCompletionClientCapabilities(),
-            completion=types.CompletionClientCapabilities()),
-    )
-
-
-async def start(model_dir, options: dict | None = None):
-    config = ClientServerConfig(
-        server_command=[sys.executable, "-m", "greencoder", "serve", "--model", str(model_dir), "--device", "cpu",
-                        "--debounce-ms", "0", "--max-new-tokens", "16"],
-        server_env={**os.environ, "GREENCODER_THREADS": "1"},
-    )
-    client = await config.start()
-    client.set_configuration({"greencoder": {}})
-    result = await client.initialize_session(types.InitializeParams(capabilities=capabilities(), initialization_options=options))
-    return client, result
-
-
-async def report(client) -> dict:
-    return plain(await client.protocol.send_request_async("greencoder/energyReport", None))
-
-
-async def wait_ready(client, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = await report(client)
-        if state["model"] in ("ready", "failed"):
-            return state
-        await asyncio.sleep(0.1)
-    raise AssertionError("the model never finished loading")
-
-
-def open_document(client, uri: str = URI, text: str = PYTHON_SOURCE, language: str = "python") -> None:
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=uri, language_id=language, version=1, text=text)))
-
-
-def inline_params(line: int = 4, character: int = 4, uri: str = URI) -> types.InlineCompletionParams:
-    return types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=line, character=character),
-        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked))
+from lsp_support import (
+    PYTHON_SOURCE, URI, completion_params, configure, inline_params, insert, message_containing, open_document,
+    report, start, until, until_ledger, wait_ready,
+)
 
 
 @pytest_asyncio.fixture
@@ -74,79 +24,93 @@ async def client(tiny_model_dir):
     await client.shutdown_session()
 
 
+def load_progress(client) -> list[list[str]]:
+    """Kinds of the model-loading progress reports, per token."""
+    return [[type(v).__name__ for v in values] for values in client.progress_reports.values()
+            if values and getattr(values[0], "title", "") == "greencoder"]
+
+
 @pytest.mark.asyncio
 async def test_capabilities_and_model_loading_progress(tiny_model_dir):
     client, result = await start(tiny_model_dir)
     try:
-        capabilities = result.capabilities
-        assert capabilities.inline_completion_provider is not None
-        assert capabilities.completion_provider is not None
-        state = await wait_ready(client)
-        assert state["model"] == "ready"
-        await asyncio.sleep(0.2)
-        kinds = [[type(v).__name__ for v in values] for values in client.progress_reports.values()]
-        assert ["WorkDoneProgressBegin", "WorkDoneProgressEnd"] in kinds
+        assert result.capabilities.inline_completion_provider is not None
+        assert result.capabilities.completion_provider is not None
+        assert (await wait_ready(client))["model"] == "ready"
+        kinds = await until(client, "$/progress", lambda: [k for k in load_progress(client) if k[-1] == "WorkDoneProgressEnd"])
+        assert kinds == [["WorkDoneProgressBegin", "WorkDoneProgressEnd"]]
     finally:
         await client.shutdown_session()
 
 
 @pytest.mark.asyncio
-async def test_completion_and_inline_completion_report_their_cost(client):
+async def test_completion_and_inline_completion_report_their_cost_and_push_the_ledger(client):
     inline = await client.text_document_inline_completion_async(inline_params())
     assert len(inline.items) == 1 and inline.items[0].insert_text.strip()
     assert inline.items[0].range.start == types.Position(line=4, character=4)
-    completion = await client.text_document_completion_async(types.CompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=URI), position=types.Position(line=4, character=4)))
+    completion = await client.text_document_completion_async(completion_params())
     item = completion.items[0]
     assert 1 <= item.data["tokens"] <= 16 and item.data["energyKind"] == "estimated" and item.data["joules"] > 0
+    assert item.data["cpuSeconds"] > 0
     assert "estimated, from CPU time" in item.detail
-    ledger = await report(client)
-    assert ledger["completions"] == 2 and ledger["completionJoules"]["estimated"] > 0
+    pushed = await until_ledger(client, lambda ledger: ledger["completions"] == 2)
+    assert pushed["completionJoules"]["estimated"] > 0
+    assert pushed == {**await report(client), "model": "ready"}
 
 
 @pytest.mark.asyncio
-async def test_cancel_request_stops_the_generation(client):
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"greencoder": {"maxNewTokens": 2000}}))
-    await asyncio.sleep(0.2)
+async def test_cancel_request_answers_request_cancelled_and_stops_the_model(client):
+    configure(client, maxNewTokens=2000)
     future = client.protocol.send_request(types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params())
     request_id = next(key for key, value in client.protocol._request_futures.items() if value is future)
-    await asyncio.sleep(1.0)
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=request_id))
-    with pytest.raises(Exception):
-        await asyncio.wait_for(asyncio.wrap_future(future), timeout=30)
-    deadline = time.monotonic() + 10
-    while (ledger := await report(client))["cancelled"] < 1 and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert ledger["cancelled"] == 1
-    assert ledger["completionTokens"] < 1000  # stopped long before 2000 tokens
+    with pytest.raises(JsonRpcRequestCancelled):
+        await asyncio.wait_for(asyncio.wrap_future(future), timeout=60)
+    ledger = await until_ledger(client, lambda ledger: ledger["cancelled"] == 1)
+    assert ledger["completions"] == 1 and ledger["completionTokens"] < 1000  # stopped long before 2000 tokens
 
 
 @pytest.mark.asyncio
-async def test_a_newer_request_supersedes_the_running_one(client):
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"greencoder": {"maxNewTokens": 2000}}))
-    await asyncio.sleep(0.2)
-    first = asyncio.ensure_future(client.text_document_inline_completion_async(inline_params()))
-    await asyncio.sleep(1.0)
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"greencoder": {"maxNewTokens": 8}}))
-    await asyncio.sleep(0.1)
-    started = time.monotonic()
+async def test_a_newer_request_supersedes_the_running_one_with_request_cancelled(client):
+    configure(client, maxNewTokens=2000)
+    first = asyncio.wrap_future(client.protocol.send_request(types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params()))
+    configure(client, maxNewTokens=8)
     second = await client.text_document_inline_completion_async(inline_params())
-    assert time.monotonic() - started < 20
-    assert len((await first).items) == 0  # superseded: nothing to show
+    with pytest.raises(JsonRpcRequestCancelled, match="superseded"):
+        await first
     assert len(second.items) == 1
-    ledger = await report(client)
+    ledger = await until_ledger(client, lambda ledger: ledger["completions"] == 2)
     assert ledger["cancelled"] == 1 and ledger["completionTokens"] < 1000
 
 
 @pytest.mark.asyncio
+async def test_an_edit_cancels_the_running_generation_of_that_document(client):
+    configure(client, maxNewTokens=2000)
+    running = asyncio.wrap_future(client.protocol.send_request(types.TEXT_DOCUMENT_INLINE_COMPLETION, inline_params()))
+    insert(client, URI, 2, 0, 0, "import os\n")
+    with pytest.raises(JsonRpcRequestCancelled, match="document changed"):
+        await asyncio.wait_for(running, timeout=60)
+    ledger = await until_ledger(client, lambda ledger: ledger["cancelled"] == 1)
+    assert ledger["completionTokens"] < 1000
+
+
+@pytest.mark.asyncio
 async def test_bad_setting_is_shown_and_the_last_good_one_stays(client):
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"greencoder": {"maxNewTokens": 3}}))
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"greencoder": {"maxNewTokens": "lots"}}))
-    await asyncio.sleep(0.3)
-    assert any("maxNewTokens" in m.message or "max_new_tokens" in m.message for m in client.messages)
-    completion = await client.text_document_completion_async(types.CompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=URI), position=types.Position(line=4, character=4)))
+    configure(client, maxNewTokens=3)
+    configure(client, maxNewTokens="lots")
+    assert "maxNewTokens" in await message_containing(client, "setting ignored")
+    completion = await client.text_document_completion_async(completion_params())
     assert completion.items and completion.items[0].data["tokens"] <= 3
+
+
+@pytest.mark.asyncio
+async def test_max_new_tokens_beyond_the_models_context_is_refused_naming_the_limit(client):
+    configure(client, maxNewTokens=4)
+    configure(client, maxNewTokens=4000)  # the tiny model's context is smaller
+    message = await message_containing(client, "exceeds the model's context")
+    assert "'maxNewTokens' = 4000" in message and "use at most" in message
+    completion = await client.text_document_completion_async(completion_params())
+    assert completion.items and completion.items[0].data["tokens"] <= 4
 
 
 @pytest.mark.asyncio
@@ -156,43 +120,112 @@ async def test_bad_adapter_is_reported_and_the_server_keeps_serving(tiny_model_d
     (broken / "adapter_config.json").write_text("{not json")
     client, _ = await start(tiny_model_dir, {"adapter": str(broken)})
     try:
-        state = await wait_ready(client)
-        assert state["model"] == "failed"
-        await asyncio.sleep(0.2)
-        assert any("corrupt adapter" in m.message for m in client.messages)
+        assert (await wait_ready(client))["model"] == "failed"
+        await message_containing(client, "corrupt adapter")
         open_document(client)
         assert len((await client.text_document_inline_completion_async(inline_params())).items) == 0
-        client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"greencoder": {"adapter": None}}))
-        assert (await wait_ready(client))["model"] in ("ready", "failed")
-        deadline = time.monotonic() + 60
-        while (await report(client))["model"] != "ready" and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        configure(client, adapter=None)
+        await until_ledger(client, lambda ledger: ledger["model"] == "ready")
         assert len((await client.text_document_inline_completion_async(inline_params())).items) == 1
     finally:
         await client.shutdown_session()
 
 
 @pytest.mark.asyncio
+async def test_a_model_that_cannot_load_does_not_stick_in_the_settings(client, tmp_path):
+    configure(client, model=str(tmp_path / "no-such-model"))
+    assert "still using" in await message_containing(client, "cannot load the model")
+    configure(client, maxNewTokens=4)  # had the bad model stuck, this would try to load it again
+    completion = await client.text_document_completion_async(completion_params())
+    assert completion.items and completion.items[0].data["tokens"] <= 4
+    assert sum("cannot load the model" in m.message for m in client.messages) == 1
+    assert (await report(client))["model"] == "ready"
+
+
+@pytest.mark.asyncio
+async def test_repeated_initialized_loads_the_model_once(tiny_model_dir):
+    client, _ = await start(tiny_model_dir)
+    try:
+        for _ in range(7):
+            client.protocol.notify(types.INITIALIZED, types.InitializedParams())
+        await wait_ready(client)
+        kinds = await until(client, "$/progress", lambda: [k for k in load_progress(client) if k[-1] == "WorkDoneProgressEnd"])
+        open_document(client)
+        assert len((await client.text_document_inline_completion_async(inline_params())).items) == 1
+        assert load_progress(client) == kinds == [["WorkDoneProgressBegin", "WorkDoneProgressEnd"]]
+    finally:
+        await client.shutdown_session()
+
+
+@pytest.mark.asyncio
+async def test_the_threads_setting_holds_in_the_generating_thread(tiny_model_dir):
+    client, _ = await start(tiny_model_dir, extra=("--threads", "2"))
+    try:
+        await wait_ready(client)
+        open_document(client)
+        first = await client.text_document_completion_async(completion_params())
+        assert first.items[0].data["threads"] == 2
+        configure(client, threads=1)
+        second = await client.text_document_completion_async(completion_params())
+        assert second.items[0].data["threads"] == 1
+        assert sum(k == ["WorkDoneProgressBegin", "WorkDoneProgressEnd"] for k in load_progress(client)) == 1  # no reload
+    finally:
+        await client.shutdown_session()
+
+
+PERCENT_URIS = [
+    "file:///c%3A/Users/dev/primes.py",  # VS Code on Windows
+    "file:///tmp/greencoder-test/my%20code/primes.py",
+    "file:///tmp/greencoder-test/J%C3%A9r%C3%B4me/primes.py",
+]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("uri", PERCENT_URIS)
+async def test_percent_encoded_uris_get_completions_and_code_actions(client, uri):
+    source = PYTHON_SOURCE + "\n\ndef square(x):\n    return x * x\n"
+    open_document(client, uri, source)
+    inline = await client.text_document_inline_completion_async(inline_params(uri=uri))
+    assert len(inline.items) == 1
+    actions = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=types.Range(start=types.Position(line=8, character=4), end=types.Position(line=8, character=4)),
+        context=types.CodeActionContext(diagnostics=[])))
+    assert [a.title for a in actions] == ["Add an energy benchmark call for `square`"]
+    assert list(actions[0].edit.changes) == [uri]  # answered under the URI the client used
+
+
+@pytest.mark.asyncio
+async def test_form_feeds_do_not_shift_lines_or_corrupt_incremental_edits(client):
+    uri = "file:///tmp/greencoder-test/paged.py"
+    source = "def first():\n    return 1\n\x0c\ndef second(x):\n    return x\n"
+    open_document(client, uri, source)
+    # LSP line 3 is `def second(x):` (a form feed is not a line break); rename it to `third`.
+    client.text_document_did_change(types.DidChangeTextDocumentParams(
+        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=2),
+        content_changes=[types.TextDocumentContentChangePartial(
+            range=types.Range(start=types.Position(line=3, character=4), end=types.Position(line=3, character=10)),
+            text="third")]))
+    actions = await client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=types.Range(start=types.Position(line=4, character=4), end=types.Position(line=4, character=4)),
+        context=types.CodeActionContext(diagnostics=[])))
+    assert [a.title for a in actions] == ["Add an energy benchmark call for `third`"]
+    assert actions[0].edit.changes[uri][0].range.start.line == 3
+
+
+@pytest.mark.asyncio
 async def test_unknown_documents_bursts_and_big_files_get_answers(client):
     unknown = await client.text_document_inline_completion_async(inline_params(uri="file:///nowhere.py"))
     assert len(unknown.items) == 0
-    big = "x = 1\n" * 1_700_000  # about 10 MB
-    open_document(client, "file:///tmp/greencoder-test/big.py", big)
-    result = await client.text_document_inline_completion_async(inline_params(line=1_700_000, character=0, uri="file:///tmp/greencoder-test/big.py"))
-    assert len(result.items) <= 1
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"greencoder": {"maxNewTokens": 400}}))
-    running = asyncio.ensure_future(client.text_document_inline_completion_async(inline_params()))
-    await asyncio.sleep(0.3)
-    client.text_document_did_change(types.DidChangeTextDocumentParams(  # an edit while the model generates
-        text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=2),
-        content_changes=[types.TextDocumentContentChangePartial(
-            range=types.Range(start=types.Position(line=0, character=0), end=types.Position(line=0, character=0)),
-            text="import os\n")]))
-    after_edit = await client.text_document_inline_completion_async(inline_params(line=5))
-    assert len((await running).items) == 0 and len(after_edit.items) <= 1
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"greencoder": {"maxNewTokens": 16}}))
-    burst = [client.text_document_inline_completion_async(inline_params(line=5)) for _ in range(100)]
+    big_uri = "file:///tmp/greencoder-test/big.py"
+    open_document(client, big_uri, "x = 1\n" * 1_700_000)  # about 10 MB
+    result = await client.text_document_inline_completion_async(inline_params(line=1_700_000, character=0, uri=big_uri))
+    assert len(result.items) == 1 and result.items[0].range.start.line == 1_700_000
+    burst = [client.text_document_inline_completion_async(inline_params()) for _ in range(100)]
     answers = await asyncio.wait_for(asyncio.gather(*burst, return_exceptions=True), timeout=120)
-    assert len(answers) == 100 and all(not isinstance(a, BaseException) for a in answers)
-    assert sum(len(a.items) for a in answers) >= 1  # the last one is not superseded
+    cancelled = [a for a in answers if isinstance(a, JsonRpcRequestCancelled)]
+    served = [a for a in answers if not isinstance(a, BaseException)]
+    assert len(cancelled) + len(served) == 100  # every request answered, none with another error
+    assert len(served) >= 1 and len(served[-1].items) == 1  # the last one is not superseded
     assert (await report(client))["model"] == "ready"

@@ -13,7 +13,7 @@ import time
 import pytest
 from lsprotocol import types
 
-from test_server_lsp import URI, inline_params, open_document, report, start, wait_ready
+from lsp_support import URI, inline_params, open_document, report, start, wait_ready
 
 
 def frame(message: dict) -> bytes:

@@ -19,6 +19,9 @@ from greencoder.core.postprocess import brace_events, indent_width
 from greencoder.core.prompt import EditorContext, editor_context
 from greencoder.core.runtime import Runtime
 
+MIN_CONTEXT_BUDGET = 8
+"""Fewest tokens of editor code a completion is built from; the server refuses settings that leave less."""
+
 
 @dataclass(frozen=True)
 class CompletionSettings:
@@ -108,7 +111,7 @@ def complete_at(
     line_after = suffix.split("\n", 1)[0]
     multiline = starts_new_block(line_before, line_after)
     budget = min(settings.context_tokens, runtime.context_tokens - settings.max_new_tokens - runtime.num_virtual_tokens)
-    if budget < 8:
+    if budget < MIN_CONTEXT_BUDGET:
         raise InputError(f"max_new_tokens={settings.max_new_tokens} leaves no room for context in the model's {runtime.context_tokens} tokens")
     context = editor_context(
         runtime.tokenizer, prefix, suffix, budget, runtime.leading_special_ids, settings.suffix_share, settings.use_fim

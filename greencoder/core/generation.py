@@ -143,13 +143,34 @@ def greedy_generation_config(model, tokenizer, options: GenerationOptions):
     )
 
 
+CONTEXT_CONFIG_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
+"""Where transformers configs keep the longest sequence (Llama/Qwen, GPT-2, ..., ChatGLM, GPT-J style)."""
+DEFAULT_CONTEXT = 2048
+_NO_LIMIT = 10_000_000  # tokenizers without a limit say 1e30
+
+
+def config_context_limit(config) -> int | None:
+    """The longest sequence a transformers config allows, or None when it does not say. Multimodal
+    configs keep it in their text model's config (`get_text_config()`)."""
+    if config is None:
+        return None
+    get_text_config = getattr(config, "get_text_config", None)
+    candidates = [config, get_text_config()] if callable(get_text_config) else [config]
+    for candidate in candidates:
+        for key in CONTEXT_CONFIG_KEYS:
+            value = getattr(candidate, key, None)
+            if isinstance(value, int) and not isinstance(value, bool) and 0 < value < _NO_LIMIT:
+                return value
+    return None
+
+
 def context_limit(model, tokenizer) -> int:
-    """Longest sequence (prompt + virtual + new tokens) the model accepts."""
-    config = getattr(model, "config", None)
-    limit = getattr(config, "max_position_embeddings", None) if config is not None else None
+    """Longest sequence (prompt + virtual + new tokens) the model accepts: the smaller of what its
+    config and its tokenizer say, DEFAULT_CONTEXT when neither does."""
+    limit = config_context_limit(getattr(model, "config", None))
     tokenizer_limit = getattr(tokenizer, "model_max_length", None)
-    candidates = [v for v in (limit, tokenizer_limit) if isinstance(v, int) and 0 < v < 10_000_000]
-    return min(candidates) if candidates else 2048
+    candidates = [v for v in (limit, tokenizer_limit) if isinstance(v, int) and 0 < v < _NO_LIMIT]
+    return min(candidates) if candidates else DEFAULT_CONTEXT
 
 
 def generate(

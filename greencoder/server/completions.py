@@ -1,15 +1,19 @@
 """Completions for editors: at most one generation per document, cancelled by anything newer.
 
 A fast typist sends a request per keystroke. Each request first waits the debounce; a newer
-request for the same document, or `$/cancelRequest`, sets the running request's cancel event, and
-the runtime stops generating within a token. Generation runs on one worker thread (the model is
-one), so the event loop keeps answering while the model works.
+request for the same document, an edit of it, or `$/cancelRequest` cancels the running one (see
+`cancellation`), and the runtime stops generating within a token; the cancelled request is answered
+with RequestCancelled (-32800), not with an empty list that would look like "nothing to suggest".
+Generation runs on one worker thread (the model is one), so the event loop keeps answering while
+the model works; everything that scales with the document (finding the cursor's offset, building
+the prompt, cleaning the text) runs there too, and all of it is charged to the completion.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
+import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
@@ -18,9 +22,12 @@ from greencoder.core.completion import CompletionSettings, complete_at
 from greencoder.core.languages import Language
 from greencoder.core.meters.base import RunUsage
 from greencoder.core.prompt import INSTRUCTION
+from greencoder.server.cancellation import CancelToken, Cancellations
 from greencoder.server.ledger import EnergyLedger
 from greencoder.server.model_host import ModelHost
 from greencoder.server.settings import ServerSettings
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -29,18 +36,55 @@ class Suggestion:
     multiline: bool
     tokens: int
     milliseconds: float
+    cpu_seconds: float
     joules: float
     energy_kind: str
     meter: str
     stop_reason: str
+    threads: int
+    """torch threads of the thread that generated (the `threads` setting, applied there)."""
 
     def detail(self) -> str:
         return (f"greencoder · {self.tokens} tokens · {self.milliseconds:.0f} ms · {self.joules:.3g} J "
                 f"({self.energy_kind}{', from CPU time' if self.energy_kind == 'estimated' else ''})")
 
     def data(self) -> dict:
-        return {"tokens": self.tokens, "milliseconds": round(self.milliseconds, 1), "joules": self.joules,
-                "energyKind": self.energy_kind, "meter": self.meter, "stopReason": self.stop_reason}
+        return {"tokens": self.tokens, "milliseconds": round(self.milliseconds, 1), "cpuSeconds": round(self.cpu_seconds, 4),
+                "joules": self.joules, "energyKind": self.energy_kind, "meter": self.meter,
+                "stopReason": self.stop_reason, "threads": self.threads}
+
+
+@dataclass(frozen=True)
+class CursorRequest:
+    """A snapshot of what a completion needs, taken on the event loop without scanning the text."""
+
+    key: str
+    text: str
+    line: int
+    character: int
+    """In the client's units (UTF-16 by default)."""
+    codec: object
+    language: Language
+
+
+def offset_at(text: str, line: int, character: int, codec) -> int:
+    """Offset of an LSP position (line breaks \\n, \\r\\n, \\r only; `character` in the codec's units),
+    clamped to the document as LSP asks."""
+    start = 0
+    if line > 0:
+        for count, match in enumerate(_LINE_BREAK.finditer(text), 1):
+            if count == line:
+                start = match.end()
+                break
+        else:
+            return len(text)
+    found = _LINE_BREAK.search(text, start)
+    end = found.start() if found else len(text)
+    line_text = text[start:end]
+    from lsprotocol import types
+
+    column = codec.position_from_client_units([line_text], types.Position(line=0, character=character)).character
+    return start + min(column, len(line_text))
 
 
 def with_instruction(text: str, offset: int, language: Language) -> tuple[str, int]:
@@ -49,64 +93,102 @@ def with_instruction(text: str, offset: int, language: Language) -> tuple[str, i
     return line + text, offset + len(line)
 
 
+def apply_thread_setting(threads: int | None) -> int:
+    """Set torch's thread count in the *calling* thread (OpenMP's setting is per thread, so setting it
+    in the loading thread does nothing for the generating one); returns the count in force."""
+    import torch
+
+    from greencoder.core.threads import default_thread_count
+
+    wanted = threads or default_thread_count()
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
+    return torch.get_num_threads()
+
+
+class MeterChoice:
+    """The meter completions are charged with, chosen on first use *inside* a completion (choosing
+    runs validation busy loops: their CPU time falls in that completion's interval; a measured
+    meter's validation energy is added to it once)."""
+
+    def __init__(self, meter_setting: str, watts_per_core: float | None):
+        self.key = (meter_setting, watts_per_core)
+        self._selected = None
+        self._validation_unpaid = True
+
+    @property
+    def meter(self):
+        if self._selected is None:
+            from greencoder.core.meters import select_meter
+
+            self._selected = select_meter(self.key[0], watts_per_core=self.key[1], gpu_workload=True)
+        return self._selected.meter
+
+    def take_validation_joules(self, kind: str) -> float:
+        if not self._validation_unpaid or self._selected is None:
+            return 0.0
+        self._validation_unpaid = False
+        validation = self._selected.validation
+        return validation.joules if validation is not None and validation.kind == kind == "measured" else 0.0
+
+
 class CompletionService:
     def __init__(self, host: ModelHost, ledger: EnergyLedger, settings: Callable[[], ServerSettings],
-                 meter: Callable[[], object]):
+                 meter: Callable[[], MeterChoice], cancellations: Cancellations | None = None):
         self.host = host
         self.ledger = ledger
         self.settings = settings
         self.meter = meter
-        self._active: dict[str, threading.Event] = {}
+        self.cancellations = cancellations or Cancellations()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="greencoder-generate")
 
-    def cancel(self, uri: str) -> None:
-        event = self._active.pop(uri, None)
-        if event is not None:
-            event.set()
+    async def suggest(self, request: CursorRequest) -> Suggestion | None:
+        """The suggestion at the cursor, or None (model not ready, nothing to add). Raises
+        `Cancelled` when superseded, edited away or cancelled."""
+        from greencoder.server.cancellation import raise_if_cancelled
 
-    async def suggest(self, uri: str, text: str, offset: int, language: Language) -> Suggestion | None:
-        """The suggestion at `offset`, or None: model not ready, cancelled, superseded, or nothing to add."""
         runtime = self.host.runtime
         if runtime is None:
             return None
         settings = self.settings()
-        self.cancel(uri)  # a newer request for the document supersedes the running one
-        event = threading.Event()
-        self._active[uri] = event
+        key = ("generation", request.key)
+        token = self.cancellations.begin(key)
         try:
             if settings.debounce_ms:
                 await asyncio.sleep(settings.debounce_ms / 1000)
-            if event.is_set():
-                return None
-            future = asyncio.get_running_loop().run_in_executor(
-                self._executor, self._generate, runtime, text, offset, language, settings, event)
+            raise_if_cancelled(token)
+            future = asyncio.get_running_loop().run_in_executor(self._executor, self._generate, runtime, request,
+                                                                settings, token)
             try:
-                return await future
+                suggestion = await future
             except asyncio.CancelledError:
-                event.set()  # $/cancelRequest: stop the model, not just the wait
+                token.cancel()  # $/cancelRequest: stop the model, not just the wait
                 raise
+            raise_if_cancelled(token)
+            return suggestion
         finally:
-            if self._active.get(uri) is event:
-                del self._active[uri]
+            self.cancellations.end(key, token)
 
-    def _generate(self, runtime, text: str, offset: int, language: Language, settings: ServerSettings,
-                  event: threading.Event) -> Suggestion | None:
-        if event.is_set():
+    def _generate(self, runtime, request: CursorRequest, settings: ServerSettings, token: CancelToken) -> Suggestion | None:
+        if token.is_set():
             return None
+        wall_start, cpu_start = time.perf_counter(), time.process_time()
+        threads = apply_thread_setting(settings.threads)
+        selected = self.meter()  # the first call validates meters (a busy loop): charged here too
+        session = selected.meter.start()
+        text = request.text
+        offset = offset_at(text, request.line, request.character, request.codec)
         if settings.instruction:
-            text, offset = with_instruction(text, offset, language)
-        meter = self.meter()
-        session = meter.start()
-        result = complete_at(runtime, text, offset, language,
-                             CompletionSettings(settings.max_new_tokens, settings.context_tokens, use_fim=settings.fim), event)
+            text, offset = with_instruction(text, offset, request.language)
+        result = complete_at(runtime, text, offset, request.language,
+                             CompletionSettings(settings.max_new_tokens, settings.context_tokens, use_fim=settings.fim), token)
         generation = result.generation
-        reading = session.stop(RunUsage(cpu_seconds=generation.cpu_seconds, wall_seconds=generation.wall_seconds,
-                                        cpu_source="rusage"))
-        cancelled = generation.stop_reason == "cancelled"
-        self.ledger.add_completion(generation.new_tokens, generation.wall_seconds, reading.joules, reading.kind, cancelled)
-        if cancelled:
+        wall, cpu = time.perf_counter() - wall_start, time.process_time() - cpu_start
+        reading = session.stop(RunUsage(cpu_seconds=cpu, wall_seconds=wall, cpu_source="rusage"))
+        joules = reading.joules + selected.take_validation_joules(reading.kind)
+        cancelled = generation.stop_reason == "cancelled" or token.is_set()
+        self.ledger.add_completion(generation.new_tokens, wall, joules, reading.kind, cancelled, cpu_seconds=cpu)
+        if cancelled or not result.text.strip():
             return None
-        if not result.text.strip():
-            return None
-        return Suggestion(result.text, result.multiline, generation.new_tokens, generation.wall_seconds * 1000,
-                          reading.joules, reading.kind, reading.source, generation.stop_reason)
+        return Suggestion(result.text, result.multiline, generation.new_tokens, wall * 1000, cpu, joules, reading.kind,
+                          reading.source, generation.stop_reason, threads)

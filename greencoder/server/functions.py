@@ -159,3 +159,8 @@ def bench_template(span: FunctionSpan, source: str, language: Language) -> tuple
         call = f"{owner}.{span.name}()" if re.search(r"\bstatic\b", header) else f"new {owner}().{span.name}()"
     first = _leading_block(lines, span.start_line, language.line_comment)
     return first, f"{indent}{language.line_comment} greencoder: bench {call}\n"
+
+
+def functions_in(source: str, language: Language) -> list[FunctionSpan]:
+    """Every function of `source` with its workload, if any."""
+    return python_functions(source) if language.name == "python" else braced_functions(source, language)

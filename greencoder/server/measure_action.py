@@ -33,14 +33,32 @@ def _quantity(value: float, unit: str) -> str:
 
 @dataclass
 class MeasurementOutcome:
+    """One measurement of a function, as data (`data()`, what editors render) and as text (the
+    diagnostic's message and the hover, for editors that know nothing of greencoder)."""
+
     function: str
     call: str
+    uri: str = ""
     measurement: Measurement | None = None
     error: str | None = None
-    comparison_text: str | None = None
+    comparison: dict | None = None
+
+    def data(self) -> dict:
+        """The measurement as numbers (joules and seconds per call): the Diagnostic's `data`, the
+        ledger's `lastMeasurement`. See the README's "Structured results"."""
+        base = {"kind": "greencoder.measurement", "function": self.function, "call": self.call, "uri": self.uri,
+                "status": "failed" if self.error else "ok", "error": self.error}
+        m = self.measurement
+        if m is None:
+            return {**base, "energyKind": None, "meter": None, "isolation": None, "energy": None, "time": None,
+                    "runs": 0, "removed": 0, "repeats": 0, "comparison": None}
+        energy, time_ = m.energy_per_call(), m.time_per_call()
+        return {**base, "energyKind": m.energy_kind, "meter": m.meter, "isolation": m.isolation,
+                "energy": _spread(energy), "time": _spread(time_), "runs": energy.n, "removed": energy.n_removed,
+                "repeats": m.repeats, "comparison": self.comparison}
 
     def summary(self) -> str:
-        """One line for the diagnostic and the status line."""
+        """One line for the diagnostic's message and the progress end."""
         if self.error:
             return f"greencoder: measuring {self.function} failed: {self.error}"
         m = self.measurement
@@ -49,7 +67,7 @@ class MeasurementOutcome:
         text = (f"{self.function}: {_quantity(energy.mean, 'J')} ± {_quantity(energy.std or 0.0, 'J')} per call, "
                 f"{_quantity(time_.mean, 's')} ± {_quantity(time_.std or 0.0, 's')} per call, "
                 f"{energy.n} runs of {m.repeats} calls; energy {kind}")
-        return text + (f"; {self.comparison_text}" if self.comparison_text else "")
+        return text + (f"; {comparison_text(self.comparison)}" if self.comparison else "")
 
     def hover(self) -> str:
         if self.error:
@@ -62,24 +80,35 @@ class MeasurementOutcome:
                  f"- time per call: {_quantity(time_.mean, 's')} (sd {_quantity(time_.std or 0.0, 's')})",
                  f"- runs kept: {energy.n} (outliers removed: {energy.n_removed}), {m.repeats} calls per run",
                  f"- energy: {kind}", f"- sandbox: {m.isolation}"]
-        if self.comparison_text:
-            lines.append(f"- {self.comparison_text}")
+        if self.comparison:
+            lines.append(f"- {comparison_text(self.comparison)}")
         return "\n".join(lines)
 
-    def to_dict(self) -> dict:
-        return {"function": self.function, "call": self.call, "summary": self.summary(),
-                "energyKind": self.measurement.energy_kind if self.measurement else None}
+
+def _spread(summary) -> dict:
+    return {"mean": summary.mean, "sd": summary.std, "cv": summary.cv}
 
 
-def compare_text(previous: Measurement, current: Measurement, alpha: float) -> str:
+def compare(previous: Measurement, current: Measurement, alpha: float) -> dict:
+    """The change from `previous` to `current` as data (Mann-Whitney U on the per-call runs)."""
     try:
         comparison = compare_measurements(previous, current, alpha)
     except (TooFewSamplesError, GreencoderError) as exc:
-        return f"not compared with the previous measurement ({exc})"
-    energy = comparison.energy
-    verdict = "significant" if energy.significant else "not significant"
-    change = f"{energy.relative_pct:+.1f} %" if energy.relative_pct is not None else "n/a"
-    return f"vs previous: energy {change} (Mann-Whitney p = {energy.p_value:.2g}, {verdict} at α = {alpha})"
+        return {"energyChangePct": None, "timeChangePct": None, "pValue": None, "alpha": alpha,
+                "significant": False, "error": str(exc)}
+    return {"energyChangePct": comparison.energy.relative_pct, "timeChangePct": comparison.time.relative_pct,
+            "pValue": comparison.energy.p_value, "alpha": alpha, "significant": bool(comparison.energy.significant),
+            "error": None}
+
+
+def comparison_text(comparison: dict) -> str:
+    if comparison.get("error"):
+        return f"not compared with the previous measurement ({comparison['error']})"
+    change = comparison["energyChangePct"]
+    verdict = "significant" if comparison["significant"] else "not significant"
+    shown = f"{change:+.1f} %" if change is not None else "n/a"
+    return (f"vs previous: energy {shown} (Mann-Whitney p = {comparison['pValue']:.2g}, {verdict} at "
+            f"α = {comparison['alpha']})")
 
 
 class MeasureService:
@@ -109,7 +138,7 @@ class MeasureService:
         from greencoder.core.meters import select_meter
 
         settings = self.settings()
-        outcome = MeasurementOutcome(function, call)
+        outcome = MeasurementOutcome(function, call, uri)
 
         def report(stage: str, done: int, total: int) -> None:
             if cancelled.is_set():
@@ -135,8 +164,8 @@ class MeasureService:
                 previous = self.previous.get(key)
                 self.previous[key] = measurement
             if previous is not None:
-                outcome.comparison_text = compare_text(previous, measurement, settings.bench_alpha)
-            self.ledger.add_measurement(outcome.to_dict(), sum(measurement.joules), measurement.energy_kind)
+                outcome.comparison = compare(previous, measurement, settings.bench_alpha)
+            self.ledger.add_measurement(outcome.data(), sum(measurement.joules), measurement.energy_kind)
         with self._lock:
             self.results[(uri, function)] = outcome
         return outcome

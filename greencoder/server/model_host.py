@@ -1,9 +1,16 @@
-"""The model behind completions: loaded in the background, swapped when settings change.
+"""The model behind completions: loaded in the background, one load at a time, newest wish wins.
 
-Loading a code LLM takes seconds to minutes; the server must answer from the first request on.
-`ModelHost.load` starts a thread and returns at once; until the runtime is ready, `runtime` is None
-and completion requests get an empty answer. A failed load (wrong path, corrupt adapter) keeps the
-previous runtime, if any, and reports the one-line reason.
+Loading a code LLM takes seconds to minutes and the server must answer from the first request on,
+so `ModelHost.want(settings)` returns at once and one loader thread works through the wishes:
+- loads never overlap (overlapping loads multiplied memory and left progress that never ended);
+- only the model wanted *now* is installed: switching tiny -> medium -> tiny quickly serves tiny,
+  whatever order the loads would have finished in;
+- asking again for the model being loaded or already loaded starts nothing (a client sending
+  `initialized` eight times loads once);
+- a failed load keeps the previous runtime serving, and the wish falls back to what is loaded, so
+  the server can restore the last good settings.
+Events go to `listener`: "loading" for every attempt, then exactly one "ready" or "failed" when the
+loader has nothing left to do.
 """
 
 from __future__ import annotations
@@ -20,60 +27,109 @@ from greencoder.server.settings import ServerSettings
 class LoadEvent:
     state: str  # "loading", "ready" or "failed"
     message: str
-    settings: ServerSettings
+    settings: ServerSettings | None
+    """For "failed": the settings whose model could not be loaded."""
 
 
 Listener = Callable[[LoadEvent], None]
+Loader = Callable[[ServerSettings, Callable[[str], None]], object]
+
+
+def load_runtime_for(settings: ServerSettings, warn: Callable[[str], None]):
+    """The default loader: the model and adapter `settings` name (the default model if none)."""
+    from greencoder.core.default_model import load_runtime
+    from greencoder.core.model_loading import ModelSettings
+    from greencoder.core.default_model import DEFAULT_MODEL
+
+    return load_runtime(ModelSettings(settings.model or DEFAULT_MODEL, settings.adapter, settings.device, settings.dtype),
+                        settings.threads, model_given=settings.model is not None, warn=warn)
 
 
 class ModelHost:
-    def __init__(self, listener: Listener, warn: Callable[[str], None] | None = None):
+    def __init__(self, listener: Listener, warn: Callable[[str], None] | None = None, loader: Loader | None = None):
         self.listener = listener
-        self.warn = warn
+        self.warn = warn or (lambda _message: None)
+        self.loader = loader or load_runtime_for
         self._runtime = None
-        self._loaded_key: tuple | None = None
-        self._lock = threading.Lock()
-        self._generation = 0  # load attempts, so only the newest one installs its runtime
+        self._loaded: ServerSettings | None = None
+        self._wanted: ServerSettings | None = None
+        self._thread: threading.Thread | None = None
+        self._condition = threading.Condition()
         self.state = "idle"
 
     @property
     def runtime(self):
         return self._runtime
 
-    def needs_load(self, settings: ServerSettings) -> bool:
-        return settings.model_key != self._loaded_key
+    @property
+    def loaded_settings(self) -> ServerSettings | None:
+        """The settings of the runtime now serving (None before the first successful load)."""
+        return self._loaded
 
-    def load(self, settings: ServerSettings) -> threading.Thread:
-        """Load `settings`' model and adapter in a background thread."""
-        with self._lock:
-            self._generation += 1
-            attempt = self._generation
-        self.state = "loading"
-        thread = threading.Thread(target=self._load, args=(settings, attempt), name="greencoder-model-load", daemon=True)
-        thread.start()
-        return thread
+    def busy(self) -> bool:
+        with self._condition:
+            return self._thread is not None
 
-    def _load(self, settings: ServerSettings, attempt: int) -> None:
-        from greencoder.core.default_model import DEFAULT_MODEL, load_runtime
-        from greencoder.core.model_loading import ModelSettings
+    def want(self, settings: ServerSettings) -> bool:
+        """Serve `settings`' model from now on. Returns True when this starts or redirects a load."""
+        with self._condition:
+            previous = self._wanted
+            self._wanted = settings
+            if previous is not None and previous.model_key == settings.model_key and self._thread is not None:
+                return False  # already on its way
+            if self._thread is None and self._loaded is not None and self._loaded.model_key == settings.model_key:
+                self._loaded = settings
+                return False  # already serving
+            if self._thread is None:
+                self.state = "loading"
+                self._thread = threading.Thread(target=self._work, name="greencoder-model-load", daemon=True)
+                self._thread.start()
+            return True
 
-        model = settings.model or DEFAULT_MODEL
-        self.listener(LoadEvent("loading", f"loading {model}" + (f" with soft prompt {settings.adapter}" if settings.adapter else ""), settings))
-        try:
-            runtime = load_runtime(ModelSettings(model, settings.adapter, settings.device, settings.dtype), settings.threads,
-                                   model_given=settings.model is not None, warn=self.warn or (lambda _: None))
-        except GreencoderError as exc:
-            with self._lock:
-                current = attempt == self._generation
-            if current:
-                self.state = "ready" if self._runtime is not None else "failed"
-            self.listener(LoadEvent("failed", str(exc), settings))
-            return
-        with self._lock:
-            if attempt != self._generation:
-                return  # a newer load was asked for meanwhile
-            self._runtime = runtime
-            self._loaded_key = settings.model_key
-        self.state = "ready"
-        info = runtime.info()
-        self.listener(LoadEvent("ready", f"{info.model}{' + ' + info.adapter if info.adapter else ''} ready on {info.device}", settings))
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the loader is idle (tests and the CLI); True if it is."""
+        with self._condition:
+            return self._condition.wait_for(lambda: self._thread is None, timeout)
+
+    def _work(self) -> None:
+        failure: tuple[ServerSettings, str] | None = None
+        while True:
+            with self._condition:
+                target = self._wanted
+                if target is None or (self._loaded is not None and self._loaded.model_key == target.model_key):
+                    # The terminal event is sent under the lock, so it always precedes the next
+                    # loader's "loading" (listeners only schedule work; they never call back here).
+                    self._thread = None
+                    self.state = "ready" if self._runtime is not None else ("failed" if failure else "idle")
+                    self.listener(self._terminal_event(failure))
+                    self._condition.notify_all()
+                    return
+            self.listener(LoadEvent("loading", describe(target), target))
+            try:
+                runtime = self.loader(target, self.warn)
+            except GreencoderError as exc:
+                with self._condition:
+                    if self._wanted is not None and self._wanted.model_key == target.model_key:
+                        failure = (target, str(exc))
+                        self._wanted = self._loaded  # fall back to what serves (None: nothing)
+                continue
+            with self._condition:
+                if self._wanted is not None and self._wanted.model_key == target.model_key:
+                    self._runtime, self._loaded, failure = runtime, target, None
+                # else: something else was wanted meanwhile; this runtime is dropped, that one loads
+
+    def _terminal_event(self, failure: tuple[ServerSettings, str] | None) -> LoadEvent:
+        if failure is not None:
+            return LoadEvent("failed", failure[1], failure[0])
+        if self._runtime is None:
+            return LoadEvent("failed", "no model loaded", None)
+        info = self._runtime.info()
+        return LoadEvent("ready", f"{info.model}{' + ' + info.adapter if info.adapter else ''} ready on {info.device}",
+                         self._loaded)
+
+
+def describe(settings: ServerSettings) -> str:
+    from greencoder.core.default_model import DEFAULT_MODEL
+
+    model = settings.model or DEFAULT_MODEL
+    return f"loading {model}" + (f" with soft prompt {settings.adapter}" if settings.adapter else "")

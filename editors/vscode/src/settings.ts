@@ -9,26 +9,10 @@
  * removes again is sent once more with its default value, so the server forgets the override.
  */
 
-/** The server's settings, by their VS Code name (camelCase, under `greencoder.`). */
-export const SERVER_SETTING_KEYS = [
-  "model",
-  "adapter",
-  "device",
-  "dtype",
-  "threads",
-  "maxNewTokens",
-  "contextTokens",
-  "debounceMs",
-  "instruction",
-  "fim",
-  "meter",
-  "wattsPerCore",
-  "benchRuns",
-  "benchMinSeconds",
-  "benchCooldown",
-  "benchMemoryMib",
-  "benchAlpha",
-] as const;
+import { SERVER_SETTING_KEYS } from "./serverSettings";
+
+/** The server's settings, by their VS Code name (generated from the server's schema). */
+export { SERVER_SETTING_KEYS };
 
 export type ServerSettingKey = (typeof SERVER_SETTING_KEYS)[number];
 export type ServerSettings = Partial<Record<ServerSettingKey, unknown>>;

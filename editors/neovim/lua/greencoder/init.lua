@@ -20,11 +20,7 @@ local uv = vim.uv or vim.loop
 -- Every setting `greencoder serve` reads (greencoder/server/settings.py); the server takes camelCase
 -- or snake_case and ignores unknown keys, so we warn about unknown keys here instead of letting a
 -- typo pass silently.
-local SETTINGS = {
-  'model', 'adapter', 'device', 'dtype', 'threads', 'maxNewTokens', 'contextTokens', 'debounceMs',
-  'instruction', 'fim', 'meter', 'wattsPerCore', 'benchRuns', 'benchMinSeconds', 'benchCooldown',
-  'benchMemoryMib', 'benchAlpha',
-}
+local SETTINGS = require('greencoder.settings')
 
 local defaults = {
   cmd = { 'greencoder', 'serve' },

@@ -119,4 +119,5 @@ def test_plugin_installed_on_packpath_completes_measures_reports_restarts(nvim, 
     assert facts["first_completion_tokens"] > 4 and 0 < facts["configured_tokens"] <= 4, facts
     assert "greencoder" in facts["health"] and "ERROR" not in facts["health"], facts["health"]
     assert facts["help_file"] == "greencoder.txt"
-    print(f"\nNeovim plugin session: {elapsed:.1f} s; {json.dumps(facts['timings'])}")
+    print(f"\nNeovim plugin session: {elapsed:.1f} s; {json.dumps(facts['timings'])}\n"
+          f"virtual text: {facts['diagnostic_virtual_text']}\nagain: {facts['second_virtual_text']}")

@@ -44,6 +44,11 @@ const LANGUAGES = ["python", "cpp", "java"];
 let client: LanguageClient | undefined;
 let output: vscode.LogOutputChannel;
 let statusBar: EnergyStatusBar;
+/** "measuring f(…)…" in the status bar, until the ledger brings a new last measurement (at most 60 s: the
+ * work-done progress shows longer runs and a cancelled one). */
+let measuringMessage: vscode.Disposable | undefined;
+/** The last measurement in the ledger, as JSON (to see when a new one arrives). */
+let lastMeasurementSeen = "null";
 /** The last diagnostics the server published, by document URI (for the measurement's hover). */
 const published = new Map<string, vscode.Diagnostic[]>();
 const tracker = new SettingsTracker();
@@ -65,6 +70,7 @@ function createClient(): LanguageClient {
   const serverOptions: ServerOptions = { command, args };
   tracker.reset();
   published.clear();
+  lastMeasurementSeen = "null";
   const clientOptions: LanguageClientOptions = {
     documentSelector: LANGUAGES.map((language) => ({ scheme: "file", language })),
     initializationOptions: tracker.snapshot(configuration()),
@@ -113,7 +119,15 @@ function createClient(): LanguageClient {
   const created = new LanguageClient("greencoder", "greencoder", serverOptions, clientOptions);
   // Registered before start(): the client installs it on each connection it opens.
   created.onNotification(LEDGER_NOTIFICATION, (params: unknown) => {
-    if (client === created) statusBar.update(parseReport(params));
+    if (client !== created) return;
+    const report = parseReport(params);
+    statusBar.update(report);
+    const last = JSON.stringify(report?.lastMeasurement ?? null);
+    if (last !== lastMeasurementSeen) {
+      lastMeasurementSeen = last;
+      measuringMessage?.dispose();
+      measuringMessage = undefined;
+    }
   });
   created.onDidChangeState((event) => {
     if (client !== created) return; // a client being replaced or that failed to start
@@ -195,7 +209,8 @@ async function measureAtCursor(): Promise<void> {
       arguments: [uri, { line: position.line, character: position.character }],
     })) as { function?: string; call?: string } | null;
     if (answer && answer.function) {
-      vscode.window.setStatusBarMessage(`$(pulse) greencoder: measuring ${answer.call || answer.function}…`, 10000);
+      measuringMessage?.dispose();
+      measuringMessage = vscode.window.setStatusBarMessage(`$(pulse) greencoder: measuring ${answer.call || answer.function}…`, 60000);
     }
   } catch (error) {
     void vscode.window.showErrorMessage(`greencoder: ${error instanceof Error ? error.message : String(error)}`);

@@ -38,7 +38,7 @@ def test_plugin_renders_from_contract_data(nvim, tmp_path):
     source = tmp_path / "primes.py"
     source.write_text(SOURCE)
     run = subprocess.run([nvim, "--headless", "--clean", "-l", str(SPEC), str(ROOT / "editors" / "neovim"), str(source)],
-                         capture_output=True, text=True, timeout=120, env=isolated_env(tmp_path / "xdg"),
+                         check=False, capture_output=True, text=True, timeout=120, env=isolated_env(tmp_path / "xdg"),
                          stdin=subprocess.DEVNULL, cwd=tmp_path)
     assert run.returncode == 0, f"nvim exited {run.returncode}\nstdout:\n{run.stdout}\nstderr:\n{run.stderr}"
     lines = [line for line in run.stdout.splitlines() if line.startswith("{")]

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 import pytest_asyncio
 from lsprotocol import types
 
-from test_server_lsp import open_document, report, start, wait_ready
+from lsp_support import configure, open_document, report, start, until, until_ledger, wait_ready
 
 URI = "file:///tmp/greencoder-test/measured.py"
 SOURCE = '''# greencoder: bench total(20000)
@@ -50,14 +47,9 @@ async def actions_at(client, line: int) -> list[types.CodeAction]:
     return actions
 
 
-async def measured_diagnostic(client, timeout: float = 120) -> types.Diagnostic:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        diagnostics = client.diagnostics.get(URI) or []
-        if diagnostics:
-            return diagnostics[0]
-        await asyncio.sleep(0.1)
-    raise AssertionError("no diagnostic arrived")
+async def measured_diagnostic(client, uri: str = URI, timeout: float = 120) -> types.Diagnostic:
+    diagnostics = await until(client, types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS, lambda: client.diagnostics.get(uri), timeout)
+    return diagnostics[0]
 
 
 async def measure(client, action) -> types.Diagnostic:
@@ -76,6 +68,11 @@ async def test_measure_energy_action_gives_a_diagnostic_hover_and_progress(clien
     assert diagnostic.severity == types.DiagnosticSeverity.Information and diagnostic.source == "greencoder"
     assert diagnostic.range.start == types.Position(line=1, character=4)
     assert "per call" in diagnostic.message and "ESTIMATED from CPU time" in diagnostic.message
+    data = diagnostic.data
+    assert (data["kind"], data["function"], data["call"], data["status"]) == ("greencoder.measurement", "total", "total(20000)", "ok")
+    assert data["energyKind"] == "estimated" and data["meter"] == "estimate" and data["comparison"] is None
+    assert data["energy"]["mean"] > 0 and data["time"]["mean"] > 0 and data["runs"] + data["removed"] == 8
+    assert data["repeats"] >= 1
     reports = [values for values in client.progress_reports.values()
                if values and getattr(values[0], "title", "") == "Measuring energy of total"]
     assert reports and reports[0][0].cancellable and type(reports[0][-1]).__name__ == "WorkDoneProgressEnd"
@@ -83,8 +80,8 @@ async def test_measure_energy_action_gives_a_diagnostic_hover_and_progress(clien
     hover = await client.text_document_hover_async(types.HoverParams(
         text_document=types.TextDocumentIdentifier(uri=URI), position=types.Position(line=1, character=6)))
     assert "energy per call" in hover.contents.value and "estimated from CPU time" in hover.contents.value
-    ledger = await report(client)
-    assert ledger["measurements"] == 1 and ledger["measuredJoules"]["estimated"] > 0
+    ledger = await until_ledger(client, lambda ledger: ledger["measurements"] == 1)
+    assert ledger["measuredJoules"]["estimated"] > 0 and ledger["lastMeasurement"] == data
 
 
 @pytest.mark.asyncio
@@ -96,7 +93,10 @@ async def test_measuring_after_an_edit_compares_with_the_previous_result(client)
         text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=2),
         content_changes=[types.TextDocumentContentChangeWholeDocument(text=slower)]))
     diagnostic = await measure(client, action)
-    assert "vs previous: energy +" in diagnostic.message and "significant" in diagnostic.message
+    comparison = diagnostic.data["comparison"]
+    assert comparison["error"] is None and comparison["alpha"] == 0.005
+    assert comparison["energyChangePct"] > 0 and comparison["pValue"] < 0.005 and comparison["significant"] is True
+    assert "vs previous: energy +" in diagnostic.message and ", significant at" in diagnostic.message
 
 
 @pytest.mark.asyncio
@@ -116,6 +116,8 @@ async def test_a_failing_workload_is_reported_not_crashing(client):
         content_changes=[types.TextDocumentContentChangeWholeDocument(text=broken)]))
     diagnostic = await measure(client, (await actions_at(client, 2))[0])
     assert diagnostic.severity == types.DiagnosticSeverity.Warning and "failed" in diagnostic.message
+    assert diagnostic.data["status"] == "failed" and "undefined_name" in diagnostic.data["error"]
+    assert diagnostic.data["energy"] is None
     assert (await report(client))["model"] == "ready"
 
 
@@ -135,37 +137,29 @@ async def test_cpp_and_java_functions_are_measured_too(client, language, source,
     started = await client.workspace_execute_command_async(types.ExecuteCommandParams(
         command="greencoder.measureEnergy", arguments=[uri, {"line": 3, "character": 8}]))
     assert started["function"] == name
-    deadline = time.monotonic() + 120
-    while not client.diagnostics.get(uri) and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-    diagnostic = client.diagnostics[uri][0]
+    diagnostic = await measured_diagnostic(client, uri)
     assert diagnostic.severity == types.DiagnosticSeverity.Information and "per call" in diagnostic.message
+    assert diagnostic.data["function"] == name and diagnostic.data["energy"]["mean"] > 0
 
 
 @pytest.mark.asyncio
 async def test_cancelling_the_progress_stops_the_measurement_and_completions_never_wait(client):
-    client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-        settings={"greencoder": {"benchRuns": 10, "benchMinSeconds": 2, "benchCooldown": 1}}))
-    await asyncio.sleep(0.2)
+    configure(client, benchRuns=10, benchMinSeconds=2, benchCooldown=1)
     started = await client.workspace_execute_command_async(types.ExecuteCommandParams(
         command="greencoder.measureEnergy", arguments=[URI, "total"]))
-    await asyncio.sleep(1.0)
-    began = time.monotonic()  # completions are served while the measurement runs
+    token = started["token"]
+    # Completions are served while the measurement runs (its first progress report has come).
+    await until(client, "$/progress", lambda: len(client.progress_reports.get(token, [])) >= 2)
     client.text_document_did_change(types.DidChangeTextDocumentParams(
         text_document=types.VersionedTextDocumentIdentifier(uri=URI, version=2),
         content_changes=[types.TextDocumentContentChangeWholeDocument(text=SOURCE + "\n\ndef more(n):\n    \n")]))
     inline = await client.text_document_inline_completion_async(types.InlineCompletionParams(
         text_document=types.TextDocumentIdentifier(uri=URI), position=types.Position(line=10, character=4),
         context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Invoked)))
-    assert time.monotonic() - began < 10 and len(inline.items) <= 1
-    client.protocol.notify(types.WINDOW_WORK_DONE_PROGRESS_CANCEL, types.WorkDoneProgressCancelParams(token=started["token"]))
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        values = client.progress_reports.get(started["token"], [])
-        if values and type(values[-1]).__name__ == "WorkDoneProgressEnd":
-            break
-        await asyncio.sleep(0.1)
-    assert type(client.progress_reports[started["token"]][-1]).__name__ == "WorkDoneProgressEnd"
-    assert time.monotonic() - began < 25  # far less than 10 runs of >= 2 s with cooldowns
-    assert (await report(client))["measurements"] == 0
+    assert len(inline.items) == 1
+    assert type(client.progress_reports[token][-1]).__name__ != "WorkDoneProgressEnd"  # still measuring meanwhile
+    client.protocol.notify(types.WINDOW_WORK_DONE_PROGRESS_CANCEL, types.WorkDoneProgressCancelParams(token=token))
+    await until(client, "$/progress", lambda: type(client.progress_reports[token][-1]).__name__ == "WorkDoneProgressEnd", 60)
+    ledger = await report(client)
+    assert ledger["measurements"] == 0 and ledger["completions"] == 1
     assert not client.diagnostics.get(URI)

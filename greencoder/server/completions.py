@@ -12,7 +12,6 @@ the prompt, cleaning the text) runs there too, and all of it is charged to the c
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,12 +22,10 @@ from greencoder.core.languages import Language
 from greencoder.core.meters.base import RunUsage
 from greencoder.core.prompt import INSTRUCTION
 from greencoder.server.cancellation import CancelToken, Cancellations
+from greencoder.server.documents import offset_at
 from greencoder.server.ledger import EnergyLedger
 from greencoder.server.model_host import ModelHost
 from greencoder.server.settings import ServerSettings
-
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
 
 @dataclass(frozen=True)
 class Suggestion:
@@ -65,27 +62,6 @@ class CursorRequest:
     """In the client's units (UTF-16 by default)."""
     codec: object
     language: Language
-
-
-def offset_at(text: str, line: int, character: int, codec) -> int:
-    """Offset of an LSP position (line breaks \\n, \\r\\n, \\r only; `character` in the codec's units),
-    clamped to the document as LSP asks."""
-    start = 0
-    if line > 0:
-        for count, match in enumerate(_LINE_BREAK.finditer(text), 1):
-            if count == line:
-                start = match.end()
-                break
-        else:
-            return len(text)
-    found = _LINE_BREAK.search(text, start)
-    end = found.start() if found else len(text)
-    units = 0
-    for index in range(start, end):  # client units (UTF-16 by default) to code points
-        if units >= character:
-            return index
-        units += codec.client_num_units(text[index])
-    return end
 
 
 def with_instruction(text: str, offset: int, language: Language) -> tuple[str, int]:

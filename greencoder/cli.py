@@ -68,7 +68,7 @@ def model_options(function):
         [
             click.option("--model", "model", default=None, help="Hugging Face model id or local folder (default: Qwen/Qwen2.5-Coder-0.5B)."),
             click.option("--adapter", default=None, help="Efficiency soft prompt: a PEFT prompt-tuning adapter folder."),
-            click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+            click.option("--device", default="auto", show_default=True, help="auto (CUDA, then an Apple GPU, then the CPU), cpu, cuda, cuda:N or mps."),
             click.option("--dtype", default="auto", show_default=True, help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16."),
         ]
     ):

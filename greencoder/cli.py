@@ -374,12 +374,16 @@ def report(directory: Path) -> None:
 @click.option("--dtype", default="auto")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128)
 @click.option("--context-tokens", type=click.IntRange(min=16), default=1024)
-@click.option("--debounce-ms", type=click.IntRange(min=0), default=75)
+@click.option("--debounce-ms", type=click.IntRange(min=0), default=None,
+              help="Fixed wait after the last keystroke; default: adapt to the typist.")
+@click.option("--on-battery", type=click.Choice(["keep", "reduce", "explicit"]), default="reduce", show_default=True,
+              help="On battery: keep going, reduce (longer wait, one line, fewer tokens), or only when asked.")
 @click.option("--instruction", is_flag=True, help="Put the efficiency instruction before the editor context.")
 @click.option("--meter", default="auto", help="Energy meter for completion costs and measurements.")
 @click.option("--tcp", default=None, metavar="HOST:PORT", help="Listen on TCP instead of stdio.")
 @threads_option
-def serve(model, adapter, device, dtype, max_new_tokens, context_tokens, debounce_ms, instruction, meter, tcp, threads) -> None:
+def serve(model, adapter, device, dtype, max_new_tokens, context_tokens, debounce_ms, on_battery, instruction, meter, tcp,
+          threads) -> None:
     """Run the language server (stdio by default). These options are defaults; editor settings override them."""
     count = prepare_threads(threads)
     from greencoder.core.quiet import silence_libraries
@@ -389,6 +393,7 @@ def serve(model, adapter, device, dtype, max_new_tokens, context_tokens, debounc
     silence_libraries()  # stdout carries the protocol only
     defaults = ServerSettings(model=model, adapter=adapter, device=device, dtype=dtype, threads=count,
                               max_new_tokens=max_new_tokens, context_tokens=context_tokens, debounce_ms=debounce_ms,
+                              on_battery=on_battery,
                               instruction=instruction, meter=meter)
     server = build_server(defaults)
     if tcp:

@@ -41,11 +41,13 @@ from greencoder.server.functions import FunctionSpan, bench_template
 from greencoder.server.ledger import EnergyLedger
 from greencoder.server.measuring import MeasurementOrchestrator
 from greencoder.server.model_host import LoadEvent, ModelHost
-from greencoder.server.settings import SECTION, ServerSettings, check_against_model, merge
+from greencoder.server.settings import SECTION, ServerSettings, check_against_model, merge, plain
 
 ENERGY_REPORT = "greencoder/energyReport"
 LEDGER_NOTIFICATION = "greencoder/ledger"
 MEASURE_COMMAND = "greencoder.measureEnergy"
+ACCEPT_COMMAND = "greencoder.acceptSuggestion"
+PARTIAL_ACCEPT = "greencoder/didPartiallyAcceptCompletion"
 logger = logging.getLogger("greencoder.server")
 
 
@@ -109,7 +111,7 @@ class GreencoderLanguageServer(LanguageServer):
     # ------------------------------------------------------------------ ledger
 
     def ledger_report(self) -> dict:
-        return {**self.ledger.report(), "model": self.host.state}
+        return {**self.ledger.report(), "model": self.host.state, "power": self.completions.policy().to_dict()}
 
     def ledger_changed(self) -> None:
         """Push the ledger to the client, at most once per turn of the event loop (from any thread)."""
@@ -228,13 +230,13 @@ class GreencoderLanguageServer(LanguageServer):
         span = innermost(await self.functions(document, language), line)
         return (document, language, span) if span else None
 
-    async def suggestion(self, uri: str, position: types.Position) -> Suggestion | None:
+    async def suggestion(self, uri: str, position: types.Position, explicit: bool = True) -> Suggestion | None:
         found = self.open_document(uri)
         if found is None:
             return None
         document, language = found
         request = CursorRequest(document_key(uri), document.source, position.line, position.character,
-                                document.position_codec, language)
+                                document.position_codec, language, explicit)
         try:
             return await self.completions.suggest(request)
         except GreencoderError as exc:
@@ -311,8 +313,10 @@ async def did_change_configuration(ls: GreencoderLanguageServer, params: types.D
 
 @feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: GreencoderLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
-    """An edit makes the running generation's context stale: stop it."""
-    ls.cancellations.cancel(("generation", document_key(params.text_document.uri)), EDITED)
+    """An edit makes the running generation's context stale: stop it. Its timing teaches the debounce."""
+    key = document_key(params.text_document.uri)
+    ls.completions.rhythm.keystroke(key)
+    ls.cancellations.cancel(("generation", key), EDITED)
 
 
 @feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -320,11 +324,14 @@ def did_close(ls: GreencoderLanguageServer, params: types.DidCloseTextDocumentPa
     key = document_key(params.text_document.uri)
     ls.cancellations.cancel(("generation", key))
     ls.analysis.forget(key)
+    ls.completions.forget(key)
 
 
 @feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", ":", "{"]))
 async def completion(ls: GreencoderLanguageServer, params: types.CompletionParams) -> types.CompletionList:
-    suggestion = await ls.suggestion(params.text_document.uri, params.position)
+    context = params.context
+    explicit = context is None or context.trigger_kind == types.CompletionTriggerKind.Invoked
+    suggestion = await ls.suggestion(params.text_document.uri, params.position, explicit)
     if suggestion is None:
         return types.CompletionList(is_incomplete=True, items=[])
     label = next((line.strip() for line in suggestion.text.splitlines() if line.strip()), suggestion.text)
@@ -337,18 +344,49 @@ async def completion(ls: GreencoderLanguageServer, params: types.CompletionParam
         text_edit=types.TextEdit(range=types.Range(start=position, end=position), new_text=suggestion.text),
         filter_text=label[:80],
         data=suggestion.data(),
+        command=accept_command(suggestion.id),
     )
     return types.CompletionList(is_incomplete=True, items=[item])
 
 
 @feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
 async def inline_completion(ls: GreencoderLanguageServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
-    suggestion = await ls.suggestion(params.text_document.uri, params.position)
+    explicit = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+    suggestion = await ls.suggestion(params.text_document.uri, params.position, explicit)
     if suggestion is None:
         return types.InlineCompletionList(items=[])
     position = params.position
     return types.InlineCompletionList(items=[types.InlineCompletionItem(
-        insert_text=suggestion.text, range=types.Range(start=position, end=position))])
+        insert_text=suggestion.text, range=types.Range(start=position, end=position),
+        command=accept_command(suggestion.id))])
+
+
+def accept_command(suggestion_id: str) -> types.Command | None:
+    """Run by the editor when the user accepts the item: the ledger counts accepted characters."""
+    if not suggestion_id:
+        return None
+    return types.Command(title="greencoder: suggestion accepted", command=ACCEPT_COMMAND, arguments=[suggestion_id])
+
+
+def accept_suggestion(ls: GreencoderLanguageServer, *arguments) -> bool:
+    """[suggestion id] for a whole accept, [suggestion id, characters] for part of it."""
+    args = list(arguments)
+    if not args or not isinstance(args[0], str):
+        raise JsonRpcInvalidParams(f"{ACCEPT_COMMAND} needs [suggestion id, characters accepted?]")
+    characters = args[1] if len(args) > 1 else None
+    if characters is not None and (isinstance(characters, bool) or not isinstance(characters, int) or characters < 0):
+        raise JsonRpcInvalidParams(f"{ACCEPT_COMMAND}: characters must be a non-negative integer, got {characters!r}")
+    return ls.ledger.add_accept(args[0], characters)
+
+
+@feature(PARTIAL_ACCEPT)
+def partially_accepted(ls: GreencoderLanguageServer, params: Any) -> None:
+    """`{suggestionId, acceptedLength}`: the user accepted the first `acceptedLength` characters (a
+    word, a line) of a suggestion, as Copilot's server is told of partial accepts."""
+    values = plain(params) if params is not None else {}
+    suggestion_id, length = values.get("suggestionId"), values.get("acceptedLength")
+    if isinstance(suggestion_id, str) and isinstance(length, int) and not isinstance(length, bool) and length >= 0:
+        ls.ledger.add_accept(suggestion_id, length)
 
 
 @feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
@@ -436,4 +474,5 @@ def build_server(defaults: ServerSettings | None = None) -> GreencoderLanguageSe
     for method, options, handler in HANDLERS:
         server.feature(method, options)(handler)
     server.command(MEASURE_COMMAND)(measure_energy)
+    server.command(ACCEPT_COMMAND)(accept_suggestion)
     return server

@@ -33,29 +33,12 @@ from greencoder.server.functions import FunctionSpan, bench_template, function_a
 from greencoder.server.measure_action import MeasureService, MeasurementOutcome
 from greencoder.server.ledger import EnergyLedger
 from greencoder.server.model_host import LoadEvent, ModelHost
+from greencoder.server.protocol import GreencoderProtocol
 from greencoder.server.settings import SECTION, ServerSettings, merge
 
 ENERGY_REPORT = "greencoder/energyReport"
 MEASURE_COMMAND = "greencoder.measureEnergy"
 logger = logging.getLogger("greencoder.server")
-
-
-def _answering_protocol():
-    """pygls's protocol, except that a request whose params cannot be read still gets an error
-    response (pygls only logs it), so a client never waits forever on a malformed request."""
-    from pygls.exceptions import JsonRpcException
-    from pygls.protocol import LanguageServerProtocol
-
-    class AnsweringProtocol(LanguageServerProtocol):
-        def structure_message(self, data):
-            try:
-                return super().structure_message(data)
-            except JsonRpcException as error:
-                if isinstance(data, dict) and "id" in data and "method" in data:
-                    self._send_response(data["id"], None, error.to_response_error())
-                raise
-
-    return AnsweringProtocol
 
 
 class GreencoderServer:
@@ -64,7 +47,7 @@ class GreencoderServer:
     def __init__(self, defaults: ServerSettings):
         from pygls.lsp.server import LanguageServer
 
-        self.lsp = LanguageServer("greencoder", __version__, protocol_cls=_answering_protocol())
+        self.lsp = LanguageServer("greencoder", __version__, protocol_cls=GreencoderProtocol)
         self.settings = defaults
         self.ledger = EnergyLedger()
         self.loop: asyncio.AbstractEventLoop | None = None

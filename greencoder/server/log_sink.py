@@ -12,20 +12,23 @@ from __future__ import annotations
 import collections
 import io
 import logging
+import os
 import sys
 import threading
-from typing import TextIO
 
 BUFFER_BYTES = 1024 * 1024
 
 
 class DroppingStream(io.TextIOBase):
-    """A text stream whose `write` never blocks: text goes to `target` from a daemon thread, and
-    what does not fit in `limit` bytes of backlog is dropped and counted."""
+    """A text stream whose `write` never blocks: text goes to file descriptor `fd` from a daemon
+    thread, and what does not fit in `limit` bytes of backlog is dropped and counted.
 
-    def __init__(self, target: TextIO, limit: int = BUFFER_BYTES):
+    The thread writes to the descriptor itself, not through `sys.stderr`: a daemon thread blocked
+    inside a buffered stream holds its lock, and Python aborts at exit when it cannot flush it."""
+
+    def __init__(self, fd: int, limit: int = BUFFER_BYTES):
         super().__init__()
-        self.target = target
+        self.fd = fd
         self.limit = limit
         self.dropped = 0  # writes lost because the target did not keep up
         self._pending: collections.deque[str] = collections.deque()
@@ -66,10 +69,11 @@ class DroppingStream(io.TextIOBase):
             if dropped > reported:
                 text += f"greencoder: {dropped - reported} log writes dropped: stderr was not being read\n"
                 reported = dropped
+            data = text.encode("utf-8", "backslashreplace")
             try:
-                self.target.write(text)
-                self.target.flush()
-            except (OSError, ValueError):  # stderr closed: nothing left to tell
+                while data:
+                    data = data[os.write(self.fd, data):]
+            except OSError:  # stderr closed: nothing left to tell
                 return
 
 
@@ -81,7 +85,7 @@ def install_dropping_stderr() -> DroppingStream:
     reach the protocol stream either), at one `DroppingStream` over stderr. Idempotent."""
     global _installed
     if _installed is None:
-        _installed = DroppingStream(sys.stderr)
+        _installed = DroppingStream(sys.__stderr__.fileno())
     originals = {id(sys.stderr), id(sys.__stderr__)}
     loggers = [logging.getLogger()] + [item for item in logging.Logger.manager.loggerDict.values()
                                       if isinstance(item, logging.Logger)]

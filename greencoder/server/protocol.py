@@ -26,6 +26,7 @@ from concurrent.futures import Future
 from typing import Any
 
 import cattrs
+from cattrs.v import format_exception
 from lsprotocol import types
 from pygls.exceptions import (
     JsonRpcException,
@@ -70,7 +71,9 @@ def one_line(text: str) -> str:
 def _describe(error: Exception) -> str:
     """cattrs' errors as one line naming the fields: 'expected an integer, got 1.5 @ $.position.line'."""
     if isinstance(error, (cattrs.ClassValidationError, cattrs.IterableValidationError)):
-        return "; ".join(cattrs.transform_error(error, path="params"))
+        def describe(exc: BaseException, kind: Any) -> str:  # our strict hooks' messages say it best
+            return str(exc) if str(exc).startswith("expected ") else format_exception(exc, kind)
+        return "; ".join(cattrs.transform_error(error, path="$", format_exception=describe))
     return one_line(str(error)) or type(error).__name__
 
 

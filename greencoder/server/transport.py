@@ -56,7 +56,9 @@ class ThreadWriter:
     def _drain(self) -> None:
         while (data := self._queue.get()) is not None:
             try:
-                self._stream.write(data)
+                view = memoryview(data)
+                while view:  # a raw stream may take part of it
+                    view = view[self._stream.write(view) or 0:]
                 self._stream.flush()
             except (OSError, ValueError) as exc:
                 logger.error("the client's end of the connection is gone (%s)", exc)
@@ -114,6 +116,8 @@ async def pump(read: Callable[[], Awaitable[bytes]], protocol: GreencoderProtoco
             logger.info("the client closed the connection")
             break
     if exited.done():
+        for _ in range(3):  # answers already decided (a cancelled task's -32800 takes two turns) go out first
+            await asyncio.sleep(0)
         return exited.result()
     return 0 if protocol.shutdown_received else 1
 
@@ -164,12 +168,13 @@ def serve_stdio(server, stdin: BinaryIO | None = None, stdout: BinaryIO | None =
     `exit` or end of input; the exit status.
 
     With the process's own stdio, file descriptor 1 is kept for the protocol alone: the protocol
-    gets a duplicate of it and fd 1 is pointed at stderr, so nothing else (a library's print, a C
-    extension's output) can ever interleave with messages."""
+    gets a duplicate of it (unbuffered: a daemon thread blocked in a buffered stream holds its lock,
+    and Python aborts at exit when it cannot flush it) and fd 1 is pointed at stderr, so nothing
+    else (a library's print, a C extension's output) can ever interleave with messages."""
     protocol: GreencoderProtocol = server.protocol
     install_dropping_stderr()
     if stdout is None:
-        stdout = os.fdopen(os.dup(sys.__stdout__.fileno()), "wb")
+        stdout = os.fdopen(os.dup(sys.__stdout__.fileno()), "wb", buffering=0)
         os.dup2(sys.__stderr__.fileno(), sys.__stdout__.fileno())
     stdin = stdin or sys.stdin.buffer
     server._stop_event = threading.Event()

@@ -12,8 +12,7 @@ import time
 
 import pytest
 from lsprotocol import types
-
-from test_server_lsp import URI, inline_params, open_document, report, start, wait_ready
+from test_server_lsp import URI, open_document, start, wait_ready
 
 
 def frame(message: dict) -> bytes:
@@ -52,7 +51,7 @@ def test_stdout_carries_only_protocol_and_bad_requests_get_errors(tiny_model_dir
         {"jsonrpc": "2.0", "method": "exit", "params": None},
     ]
     env = {**os.environ, "GREENCODER_THREADS": "1"}
-    result = subprocess.run(server_command(tiny_model_dir), input=b"".join(frame(m) for m in messages),
+    result = subprocess.run(server_command(tiny_model_dir), check=False, input=b"".join(frame(m) for m in messages),
                             capture_output=True, env=env, timeout=120)
     replies = {m["id"]: m for m in parse_frames(result.stdout) if "id" in m and "method" not in m}
     assert replies[1]["result"]["capabilities"]["inlineCompletionProvider"] is not None
@@ -131,7 +130,7 @@ def converse(model_dir, data: bytes, *extra: str) -> tuple[int, dict, list[dict]
     """Send `data` to a fresh server; (exit status, replies by id, id-less replies). A server that
     hangs fails the test at the timeout instead of hanging it."""
     env = {**os.environ, "GREENCODER_THREADS": "1"}
-    result = subprocess.run(server_command(model_dir, *extra), input=data, capture_output=True, env=env, timeout=120)
+    result = subprocess.run(server_command(model_dir, *extra), check=False, input=data, capture_output=True, env=env, timeout=120)
     messages = parse_frames(result.stdout)
     replies = {m["id"]: m for m in messages if "method" not in m and m.get("id") is not None}
     anonymous = [m for m in messages if "method" not in m and m.get("id") is None]
@@ -324,3 +323,76 @@ def test_positions_that_are_not_integers_are_invalid_params(tiny_model_dir):
         error = replies[msg_id]["error"]
         assert error["code"] == -32602 and f"position.{field}" in error["message"] and "integer" in error["message"]
     assert replies[5]["result"] is None
+
+
+# ---------------------------------------------------------------------------- the pieces, in process (no model)
+
+def test_framing_rules():
+    from greencoder.server.framing import FrameParser, FramingError, Message
+
+    first, second = json.dumps(request(1)).encode(), json.dumps(request(2, "x", {"text": "Content-Length: 5\r\n\r\n"})).encode()
+    streams = {
+        "lowercase, LF-only, Content-Type": b"content-length: %d\n\n%s" % (len(first), first)
+        + b"Content-Type: a/b\r\nContent-Length: %d\r\n\r\n%s" % (len(second), second),
+        "too long": b"Content-Length: %d\r\n\r\n%s" % (len(first) + 9, first) + frame(json.loads(second)),
+        "oversized": b"Content-Length: 99999999999999\r\n\r\n" + first + frame(json.loads(second)),
+        "garbage": b"hello\r\n" + frame(json.loads(second)),
+    }
+    for name, data in streams.items():
+        for size in (len(data), 1):  # all at once, and byte by byte
+            parser = FrameParser(max_message=1000)
+            events = [event for start in range(0, len(data), size) for event in parser.feed(data[start:start + size])]
+            events += parser.eof()
+            bodies = [event.body for event in events if isinstance(event, Message)]
+            assert bodies[-1] == second, name  # escaped CRLFs inside a string are no header
+            if name == "lowercase, LF-only, Content-Type":
+                assert bodies == [first, second] and len(events) == 2
+            else:
+                assert any(isinstance(event, FramingError) for event in events), name
+    oversized = FrameParser(max_message=1000).feed(b"Content-Length: 5000\r\n\r\n")
+    assert "exceeds the limit of 1000 bytes" in oversized[0].reason
+
+
+def test_a_superseded_request_is_answered_request_cancelled():
+    """The API for the completion service: raise JsonRpcRequestCancelled (or asyncio.CancelledError)."""
+    from pygls.exceptions import JsonRpcRequestCancelled
+    from pygls.lsp.server import LanguageServer
+
+    from greencoder.server.protocol import GreencoderProtocol
+    from greencoder.server.transport import pump
+
+    server = LanguageServer("test", "0", protocol_cls=GreencoderProtocol)
+
+    @server.feature("test/superseded")
+    async def superseded(params) -> None:
+        raise JsonRpcRequestCancelled("superseded by a newer request")
+
+    @server.feature("test/cancelled")
+    async def cancelled(params) -> None:
+        raise asyncio.CancelledError
+
+    written: list[bytes] = []
+    server.protocol.set_writer(type("Sink", (), {"write": lambda self, data: written.append(data), "close": lambda self: None})())
+    chunks = [frame(INITIALIZE) + frame(request(2, "test/superseded")) + frame(request(3, "test/cancelled")), b""]
+
+    async def read() -> bytes:
+        await asyncio.sleep(0)  # as a real read would: let the handlers run
+        return chunks.pop(0)
+
+    assert asyncio.run(pump(read, server.protocol)) == 1  # end of input without shutdown
+    replies = {m["id"]: m for m in parse_frames(b"".join(written))}
+    assert replies[2]["error"] == {"code": -32800, "message": "superseded by a newer request"}
+    assert replies[3]["error"]["code"] == -32800
+
+
+def test_logging_never_blocks_on_a_stderr_nobody_reads():
+    from greencoder.server.log_sink import DroppingStream
+
+    read_end, write_end = os.pipe()
+    try:
+        stream = DroppingStream(write_end, limit=100_000)
+        for _ in range(5000):  # 500 KB: far more than the pipe (64 KiB) and the backlog hold
+            stream.write("x" * 99 + "\n")
+        assert stream.dropped > 0
+    finally:
+        os.close(read_end)

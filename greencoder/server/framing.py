@@ -15,8 +15,8 @@ The rules, in the order they apply:
   but itself: the next message's header ends the wait.
 - Bytes that belong to no message (garbage, the tail of a body longer than its header said, a
   malformed header) are skipped up to the next header line, with one `FramingError` per stretch.
-The one case these rules cannot save: a body that ends in the first few bytes of the next header,
-cut exactly at its declared length; that message is lost as invalid JSON, the ones after it are not.
+A body that is no JSON object and ends in what may be the start of a header line waits for that
+line's break before it is judged, so a length a few bytes too long cannot cut the next header.
 """
 
 from __future__ import annotations
@@ -181,13 +181,22 @@ class FrameParser:
             del self._buffer[:header]
             self._state = "header"
             return True
-        if len(self._buffer) < self._length:
+        if len(self._buffer) < self._length or self._may_end_in_a_header():
             self._scanned = len(self._buffer)
             return False
         events.append(Message(bytes(self._buffer[: self._length])))
         del self._buffer[: self._length]
         self._state = "header"
         return True
+
+    def _may_end_in_a_header(self) -> bool:
+        """A whole body that is no JSON object (no `}` at its end) but ends in what may be the first
+        bytes of a header line whose line break has not come yet: wait for it before deciding."""
+        end = self._length
+        tail = bytes(self._buffer[max(0, end - _LONGEST_HEADER_LINE): end])
+        tail = tail[tail.rfind(b"}") + 1:]
+        return (bool(tail.strip()) and b"c" in tail.lower() and len(self._buffer) < end + _LONGEST_HEADER_LINE
+                and b"\n" not in self._buffer[end:])
 
     def _skip_body(self) -> bool:
         header = self._next_header_line(0, self._length)

@@ -38,7 +38,11 @@ from pygls.exceptions import (
     JsonRpcServerNotInitialized,
 )
 from pygls.protocol import LanguageServerProtocol, lsp_method
-from pygls.protocol.json_rpc import JsonRPCNotification, JsonRPCRequestMessage, JsonRPCResponseMessage
+from pygls.protocol.json_rpc import (
+    JsonRPCNotification,
+    JsonRPCRequestMessage,
+    JsonRPCResponseMessage,
+)
 
 from greencoder.core.errors import GreencoderError, InputError
 
@@ -120,14 +124,20 @@ class GreencoderProtocol(LanguageServerProtocol):
             if "method" in data and "id" in data:
                 self.send_error(msg_id, JsonRpcInvalidRequest(f"Invalid request: {problem}"))
             return
+        request = "method" in data and "id" in data
         try:
             message = self.structure_message(data)
         except JsonRpcException as error:
             logger.warning("%s: %s", method or "a response", error.message)
-            if "method" in data and "id" in data:
+            if request:
                 self.send_error(msg_id, error)
             return
-        self.handle_message(message)
+        try:
+            self.handle_message(message)
+        except Exception as exc:  # noqa: BLE001 - one bad message must never end the server
+            error = self._error_for(exc, msg_id)
+            if request:
+                self.send_error(msg_id, error)
 
     def structure_message(self, data: dict[str, Any]):
         """pygls' structuring, minus the tracebacks: a field that cannot be read is named in one line."""

@@ -111,33 +111,39 @@ class GreencoderProtocol(LanguageServerProtocol):
                                                         "(LSP has no batches)"))
             return
         msg_id = data.get("id")
-        valid_id = isinstance(msg_id, (int, str)) and not isinstance(msg_id, bool)
         method = data.get("method")
-        if "method" in data and "id" in data and not valid_id:
-            self.send_error(None, JsonRpcInvalidRequest(f"Invalid request: id must be an integer or a string, "
-                                                        f"got {json.dumps(msg_id)[:40]}"))
-            return
-        if data.get("jsonrpc") != self.VERSION or ("method" in data and not isinstance(method, str)):
-            problem = ('"jsonrpc" must be "2.0"' if data.get("jsonrpc") != self.VERSION
-                       else '"method" must be a string')
-            logger.warning("invalid message: %s", problem)
-            if "method" in data and "id" in data:
-                self.send_error(msg_id, JsonRpcInvalidRequest(f"Invalid request: {problem}"))
-            return
         request = "method" in data and "id" in data
+        response = "id" in data and "method" not in data
+        problem = None
+        if request and (not isinstance(msg_id, (int, str)) or isinstance(msg_id, bool)):
+            problem, msg_id = f"id must be an integer or a string, got {json.dumps(msg_id)[:40]}", None
+        elif data.get("jsonrpc") != self.VERSION:
+            problem = '"jsonrpc" must be "2.0"'
+        elif "method" in data and not isinstance(method, str):
+            problem = '"method" must be a string'
+        if problem is not None:
+            logger.warning("invalid message: %s", problem)
+            self._refuse(request, response, msg_id, JsonRpcInvalidRequest(f"Invalid request: {problem}"))
+            return
         try:
             message = self.structure_message(data)
         except JsonRpcException as error:
-            logger.warning("%s: %s", method or "a response", error.message)
-            if request:
-                self.send_error(msg_id, error)
+            logger.warning("%s: %s", method or f"the answer to {msg_id}", error.message)
+            self._refuse(request, response, msg_id, error)
             return
         try:
             self.handle_message(message)
         except Exception as exc:  # noqa: BLE001 - one bad message must never end the server
-            error = self._error_for(exc, msg_id)
-            if request:
-                self.send_error(msg_id, error)
+            self._refuse(request, False, msg_id, self._error_for(exc, msg_id))
+
+    def _refuse(self, request: bool, response: bool, msg_id, error: JsonRpcException) -> None:
+        """Answer a request with `error`; fail our own request that a bad response answered (so
+        nothing awaits it forever); drop a notification."""
+        if request:
+            self.send_error(msg_id, error)
+        elif response and (future := self._request_futures.pop(msg_id, None)) is not None:
+            self._result_types.pop(msg_id, None)
+            future.set_exception(error)
 
     def structure_message(self, data: dict[str, Any]):
         """pygls' structuring, minus the tracebacks: a field that cannot be read is named in one line."""

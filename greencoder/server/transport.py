@@ -15,6 +15,7 @@ floods requests without reading answers cannot deadlock the two of us), and logg
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import queue
@@ -22,6 +23,8 @@ import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import BinaryIO
+
+from pygls.exceptions import JsonRpcInvalidRequest
 
 from greencoder.server.framing import FrameParser, FramingError, Message
 from greencoder.server.log_sink import install_dropping_stderr
@@ -124,13 +127,9 @@ async def pump(read: Callable[[], Awaitable[bytes]], protocol: GreencoderProtoco
 
 def report_framing_error(protocol: GreencoderProtocol, error: FramingError) -> None:
     """Log it; answer it (id null, or the id of a request cut short if it can still be read)."""
-    from pygls.exceptions import JsonRpcInvalidRequest
-
     logger.warning("framing: %s", error.reason)
     msg_id = None
     if error.fragment:
-        import json
-
         try:
             data = json.loads(error.fragment)
             if isinstance(data, dict) and "method" in data and isinstance(data.get("id"), (int, str)):

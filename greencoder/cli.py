@@ -383,12 +383,13 @@ def report(directory: Path) -> None:
 @click.option("--tcp", default=None, metavar="HOST:PORT", help="Listen on TCP instead of stdio.")
 @threads_option
 def serve(model, adapter, device, dtype, max_new_tokens, context_tokens, debounce_ms, on_battery, instruction, meter, tcp,
-          threads) -> None:
+          threads) -> int:
     """Run the language server (stdio by default). These options are defaults; editor settings override them."""
     count = prepare_threads(threads)
     from greencoder.core.quiet import silence_libraries
     from greencoder.server.server import build_server
     from greencoder.server.settings import ServerSettings
+    from greencoder.server.transport import serve_stdio, serve_tcp
 
     silence_libraries()  # stdout carries the protocol only
     defaults = ServerSettings(model=model, adapter=adapter, device=device, dtype=dtype, threads=count,
@@ -400,9 +401,8 @@ def serve(model, adapter, device, dtype, max_new_tokens, context_tokens, debounc
         host, _, port = tcp.rpartition(":")
         if not host or not port.isdigit():
             raise InputError(f"--tcp {tcp!r}: use HOST:PORT, e.g. 127.0.0.1:2087")
-        server.start_tcp(host, int(port))
-    else:
-        server.start_io()
+        return serve_tcp(server, host, int(port))
+    return serve_stdio(server)
 
 
 def main(argv: list[str] | None = None) -> int:

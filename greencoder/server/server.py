@@ -41,6 +41,7 @@ from greencoder.server.functions import FunctionSpan, bench_template
 from greencoder.server.ledger import EnergyLedger
 from greencoder.server.measuring import MeasurementOrchestrator
 from greencoder.server.model_host import LoadEvent, ModelHost
+from greencoder.server.protocol import GreencoderProtocol
 from greencoder.server.settings import SECTION, ServerSettings, check_against_model, merge, plain
 
 ENERGY_REPORT = "greencoder/energyReport"
@@ -51,29 +52,11 @@ PARTIAL_ACCEPT = "greencoder/didPartiallyAcceptCompletion"
 logger = logging.getLogger("greencoder.server")
 
 
-def _protocol_class():
-    """pygls's protocol, except that a request whose params cannot be read still gets an error
-    response (pygls only logs it), so a client never waits forever on a malformed request."""
-    from pygls.exceptions import JsonRpcException
-    from pygls.protocol import LanguageServerProtocol
-
-    class AnsweringProtocol(LanguageServerProtocol):
-        def structure_message(self, data):
-            try:
-                return super().structure_message(data)
-            except JsonRpcException as error:
-                if isinstance(data, dict) and "id" in data and "method" in data:
-                    self._send_response(data["id"], None, error.to_response_error())
-                raise
-
-    return AnsweringProtocol
-
-
 class GreencoderLanguageServer(LanguageServer):
     """The session: settings, model, ledger and the services the handlers call."""
 
     def __init__(self, defaults: ServerSettings):
-        super().__init__("greencoder", __version__, protocol_cls=_protocol_class())
+        super().__init__("greencoder", __version__, protocol_cls=GreencoderProtocol)
         self.settings = defaults
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started_loading = False

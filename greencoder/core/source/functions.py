@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import tree_sitter
 
@@ -22,9 +22,11 @@ from greencoder.core.languages import Language
 from greencoder.core.source.parsing import SourceDocument, document, query
 
 
-@dataclass(frozen=True)
-class FunctionSpan:
-    """One function or method. Lines are 0-based; columns count characters (code points)."""
+class FunctionSpan(NamedTuple):
+    """One function or method. Lines are 0-based; columns count characters (code points).
+
+    A NamedTuple rather than a frozen dataclass: as immutable, and several times cheaper to make,
+    which counts when a file has thousands of functions."""
 
     name: str
     start_line: int
@@ -42,26 +44,41 @@ class FunctionSpan:
     """The enclosing class (C++: also the `A` of an out-of-class `A::f`)."""
     static: bool = False
     """Java/C++ `static`, Python `@staticmethod`: callable without an instance."""
-    first_line: int = field(default=-1, compare=False)
+    first_line: int = -1
     """First line of the definition with its decorators / annotations / template header (not the
     comments above it)."""
 
 
 _QUERIES = {
-    "python": "(function_definition name: (identifier) @name) @function",
-    "cpp": "(function_definition body: (_)) @function",
+    # @function: every definition; the other captures give context without Node.parent, which
+    # tree-sitter computes by descending from the root (slow beside thousands of siblings).
+    "python": """
+        (function_definition) @function
+        (decorated_definition) @decorated
+        (class_definition) @class
+    """,
+    "cpp": """
+        (function_definition body: (_)) @function
+        (template_declaration (function_definition) @function) @template
+        (class_specifier body: (_)) @class
+        (struct_specifier body: (_)) @class
+        (union_specifier body: (_)) @class
+    """,
     "java": """
-        (method_declaration name: (identifier) @name body: (_)) @function
-        (constructor_declaration name: (identifier) @name) @function
-        (compact_constructor_declaration name: (identifier) @name) @function
+        (method_declaration body: (_)) @function
+        (constructor_declaration) @function
+        (compact_constructor_declaration) @function
+        (class_declaration) @class
+        (interface_declaration) @class
+        (enum_declaration) @class
+        (record_declaration) @class
     """,
 }
 _PREFIX_NODES = frozenset({"decorator", "annotation", "marker_annotation", "attribute_declaration", "comment",
                            "line_comment", "block_comment", "attribute_specifier"})
-_CPP_CLASSES = frozenset({"class_specifier", "struct_specifier", "union_specifier"})
-_JAVA_CLASSES = frozenset({"class_declaration", "interface_declaration", "enum_declaration", "record_declaration"})
 _CPP_NAMES = frozenset({"identifier", "field_identifier", "operator_name", "destructor_name", "qualified_identifier",
                         "template_function", "template_method", "operator_cast"})
+_JAVA_MEMBERS = frozenset({"method_declaration", "constructor_declaration", "compact_constructor_declaration"})
 
 
 def functions_in(source: str | SourceDocument, language: Language) -> list[FunctionSpan]:
@@ -111,15 +128,57 @@ def _with_workloads(doc: SourceDocument) -> list[FunctionSpan]:
     return attach_workloads(doc, _spans(doc))
 
 
+def captures(doc: SourceDocument) -> dict[str, list[tree_sitter.Node]]:
+    """The query's captures by name, each list in source order (memoised per document)."""
+    def compute() -> dict[str, list[tree_sitter.Node]]:
+        found = tree_sitter.QueryCursor(query(doc.language.name, _QUERIES[doc.language.name])).captures(doc.root)
+        return {name: sorted({node.id: node for node in nodes}.values(), key=lambda node: node.start_byte)
+                for name, nodes in found.items()}
+    return doc.memo("captures", compute)  # type: ignore[return-value]
+
+
 def definition_nodes(doc: SourceDocument) -> list[tree_sitter.Node]:
-    """The definition nodes of the functions, in source order (memoised per document)."""
-    def compute() -> list[tree_sitter.Node]:
-        captures = tree_sitter.QueryCursor(query(doc.language.name, _QUERIES[doc.language.name])).captures(doc.root)
-        nodes = captures.get("function", [])
-        if doc.language.name == "java":  # three patterns: sort and drop duplicates
-            nodes = sorted({node.id: node for node in nodes}.values(), key=lambda node: node.start_byte)
-        return nodes
-    return doc.memo("definitions", compute)  # type: ignore[return-value]
+    """The definition nodes of the functions, in source order."""
+    return captures(doc).get("function", [])
+
+
+class _Context:
+    """What a definition's ancestors say about it, gathered top-down from the captures."""
+
+    def __init__(self, doc: SourceDocument) -> None:
+        found = captures(doc)
+        self.first_row: dict[int, int] = {}  # definition start byte -> row of its decorators / template
+        self.owner: dict[int, str] = {}  # definition start byte -> enclosing class name
+        self.static: set[int] = set()
+        for outer in found.get("decorated", []) + found.get("template", []):
+            inner = outer.child_by_field_name("definition") if outer.type == "decorated_definition" else \
+                next((child for child in outer.named_children if child.type == "function_definition"), None)
+            if inner is not None:
+                self.first_row[inner.start_byte] = outer.start_point.row
+                if outer.type == "decorated_definition" and b"@staticmethod" in doc.data[outer.start_byte : inner.start_byte]:
+                    self.static.add(inner.start_byte)
+        for klass in found.get("class", []):
+            name = klass.child_by_field_name("name")
+            body = klass.child_by_field_name("body")
+            if name is None or body is None:
+                continue
+            owner = doc.node_text(name)
+            for member in self._members(body):
+                self.owner[member.start_byte] = owner
+
+    @staticmethod
+    def _members(body: tree_sitter.Node) -> list[tree_sitter.Node]:
+        members = []
+        for child in body.named_children:
+            kind = child.type
+            if kind == "decorated_definition":
+                child = child.child_by_field_name("definition") or child
+            elif kind in ("template_declaration", "enum_body_declarations"):
+                members.extend(grand for grand in child.named_children if grand.type in _JAVA_MEMBERS
+                               or grand.type == "function_definition")
+                continue
+            members.append(child)
+        return members
 
 
 def _spans(doc: SourceDocument) -> list[FunctionSpan]:
@@ -127,23 +186,28 @@ def _spans(doc: SourceDocument) -> list[FunctionSpan]:
     nodes = definition_nodes(doc)
     if language == "python" and doc.has_errors:
         nodes = [node for node in nodes if not node.has_error]
+    context = _Context(doc)
     make = {"python": _python_span, "cpp": _cpp_span, "java": _java_span}[language]
-    spans = [span for node in nodes if (span := make(doc, node)) is not None]
+    spans = [span for node in nodes if (span := make(doc, node, context)) is not None]
     if language == "python" and doc.has_errors:
         spans = _python_by_indentation(doc, spans)
+    spans.sort(key=lambda span: span.start_line)
     return spans
 
 
 def _name_column(doc: SourceDocument, name: tree_sitter.Node) -> int:
     point = name.start_point
-    line_start = name.start_byte - point.column
-    if doc.data[line_start : name.start_byte].isascii():
+    if doc.memo("ascii", doc.data.isascii):
         return point.column
+    line_start = name.start_byte - point.column
     return doc.character(line_start, name.start_byte)
 
 
 def _header_row(node: tree_sitter.Node) -> int:
     """Row of the first child that is not an annotation, decorator or attribute."""
+    first = node.child(0)
+    if first is None or (first.type not in _PREFIX_NODES and first.type != "modifiers"):
+        return node.start_point.row
     for child in node.children:
         if child.type == "modifiers":
             for modifier in child.children:
@@ -155,19 +219,13 @@ def _header_row(node: tree_sitter.Node) -> int:
     return node.start_point.row
 
 
-def _python_span(doc: SourceDocument, node: tree_sitter.Node) -> FunctionSpan:
+def _python_span(doc: SourceDocument, node: tree_sitter.Node, context: _Context) -> FunctionSpan:
     name = node.child_by_field_name("name")
-    parent = node.parent
-    decorated = parent is not None and parent.type == "decorated_definition"
-    outer = parent if decorated else node
-    static = decorated and b"@staticmethod" in doc.data[parent.start_byte : node.start_byte]  # type: ignore[union-attr]
-    owner = None
-    scope = outer.parent
-    if scope is not None and scope.type == "block" and scope.parent is not None and scope.parent.type == "class_definition":
-        owner = doc.node_text(scope.parent.child_by_field_name("name"))
-    row = name.start_point.row
-    return FunctionSpan(doc.node_text(name), node.start_point.row, node.end_point.row, row, _name_column(doc, name),
-                        owner=owner, static=static, first_line=outer.start_point.row)
+    key = node.start_byte
+    row = node.start_point.row
+    return FunctionSpan(doc.data[name.start_byte : name.end_byte].decode("utf-8", "replace"), row, node.end_point.row,
+                        name.start_point.row, _name_column(doc, name), None, None, context.owner.get(key),
+                        key in context.static, context.first_row.get(key, row))
 
 
 def _cpp_name(declarator: tree_sitter.Node | None) -> tuple[tree_sitter.Node | None, tree_sitter.Node | None]:
@@ -190,44 +248,32 @@ def _cpp_name(declarator: tree_sitter.Node | None) -> tuple[tree_sitter.Node | N
     return name, scope
 
 
-def _cpp_span(doc: SourceDocument, node: tree_sitter.Node) -> FunctionSpan | None:
+_STATIC = re.compile(rb"\bstatic\b")
+
+
+def _cpp_span(doc: SourceDocument, node: tree_sitter.Node, context: _Context) -> FunctionSpan | None:
     name, scope = _cpp_name(node.child_by_field_name("declarator"))
     if name is None or name.type not in _CPP_NAMES:
         return None
     if name.type in ("template_function", "template_method"):
         name = name.child_by_field_name("name") or name
-    owner = doc.node_text(scope) if scope is not None else None
-    parent = node.parent
-    if owner is None and parent is not None and parent.type == "field_declaration_list":
-        klass = parent.parent
-        type_name = klass.child_by_field_name("name") if klass is not None and klass.type in _CPP_CLASSES else None
-        owner = doc.node_text(type_name) if type_name is not None else None
-    static = any(child.type == "storage_class_specifier" and child.text == b"static" for child in node.children)
-    outer = parent if parent is not None and parent.type == "template_declaration" else node
-    row = name.start_point.row
-    return FunctionSpan(doc.node_text(name), _header_row(node), node.end_point.row, row, _name_column(doc, name),
-                        owner=owner, static=static, first_line=outer.start_point.row)
+    key = node.start_byte
+    owner = doc.node_text(scope) if scope is not None else context.owner.get(key)
+    name_start = name.start_byte
+    static = _STATIC.search(doc.data, key, name_start) is not None
+    return FunctionSpan(doc.data[name_start : name.end_byte].decode("utf-8", "replace"), _header_row(node),
+                        node.end_point.row, name.start_point.row, _name_column(doc, name), None, None, owner, static,
+                        context.first_row.get(key, node.start_point.row))
 
 
-def _java_span(doc: SourceDocument, node: tree_sitter.Node) -> FunctionSpan:
+def _java_span(doc: SourceDocument, node: tree_sitter.Node, context: _Context) -> FunctionSpan:
     name = node.child_by_field_name("name")
-    static = False
-    first = node.child(0)
-    if first is not None and first.type == "modifiers":
-        static = any(child.type == "static" for child in first.children)
-    owner = None
-    scope = node.parent
-    while scope is not None:
-        if scope.type in _JAVA_CLASSES:
-            type_name = scope.child_by_field_name("name")
-            owner = doc.node_text(type_name) if type_name is not None else None
-            break
-        if scope.type in ("object_creation_expression", "method_declaration", "constructor_declaration"):
-            break  # an anonymous or local class: no name to call it by
-        scope = scope.parent
-    row = name.start_point.row
-    return FunctionSpan(doc.node_text(name), _header_row(node), node.end_point.row, row, _name_column(doc, name),
-                        owner=owner, static=static, first_line=node.start_point.row)
+    key = node.start_byte
+    name_start = name.start_byte
+    static = _STATIC.search(doc.data, key, name_start) is not None
+    return FunctionSpan(doc.data[name_start : name.end_byte].decode("utf-8", "replace"), _header_row(node),
+                        node.end_point.row, name.start_point.row, _name_column(doc, name), None, None,
+                        context.owner.get(key), static, node.start_point.row)
 
 
 _PYTHON_DEF = re.compile(rb"^([ \t]*)(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)[ \t]*\(", re.MULTILINE)

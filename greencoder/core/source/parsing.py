@@ -73,10 +73,13 @@ def parse_bytes(language_name: str, data: bytes, old_tree: tree_sitter.Tree | No
     def read(offset: int, _point: object) -> bytes:
         return bytes(view[offset : offset + _CHUNK])
 
-    def progress(_state: object) -> bool:
+    def progress(*_state: object) -> bool:
         return bool(cancelled and cancelled())
 
-    tree = parser.parse(read, old_tree, progress_callback=progress)
+    if old_tree is not None:
+        tree = parser.parse(read, old_tree, progress_callback=progress)
+    else:
+        tree = parser.parse(read, progress_callback=progress)
     if tree is None:
         parser.reset()
         raise ParseCancelled("parse cancelled")

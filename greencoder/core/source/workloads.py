@@ -15,17 +15,17 @@ docstring, never in code or in an ordinary string.
 
 from __future__ import annotations
 
-import dataclasses
+import bisect
 import re
 
 import tree_sitter
 
 from greencoder.core.languages import Language
-from greencoder.core.source.functions import FunctionSpan, SpanIndex
+from greencoder.core.source.functions import FunctionSpan, SpanIndex, definition_nodes
 from greencoder.core.source.parsing import SourceDocument, document
 
 BENCH_MARKER = re.compile(rb"greencoder:[ \t]*bench[ \t]+")
-_DOCTEST = re.compile(rb"^[ \t]*>>> ", re.MULTILINE)
+_DOCTEST = re.compile(rb">>> ")
 _COMMENTS = frozenset({"comment", "line_comment", "block_comment"})
 _LEADING = (b"#", b"//", b"/*", b"*", b"@", b"template", b"[[")
 
@@ -35,37 +35,63 @@ def _line_end(data: bytes, position: int) -> int:
     return len(data) if end == -1 else end
 
 
-def _docstring_owner(node: tree_sitter.Node) -> tree_sitter.Node | None:
-    """The function whose docstring `node` (a string or a part of one) is, if it is one."""
-    while node is not None and node.type != "string":
-        node = node.parent  # type: ignore[assignment]
-    if node is None:
+def docstring_node(function: tree_sitter.Node) -> tree_sitter.Node | None:
+    """The string node of a Python function's docstring, if it has one."""
+    body = function.child_by_field_name("body")
+    if body is None:
         return None
-    statement = node.parent
-    if statement is None or statement.type != "expression_statement" or statement.named_child_count != 1:
-        return None
-    block = statement.parent
-    if block is None or block.type != "block" or block.parent is None or block.parent.type != "function_definition":
-        return None
-    first = next((child for child in block.named_children if child.type != "comment"), None)
-    return block.parent if first is not None and first.id == statement.id else None
+    for statement in body.named_children:
+        if statement.type == "comment":
+            continue
+        if statement.type != "expression_statement" or statement.named_child_count != 1:
+            return None
+        string = statement.named_child(0)
+        return string if string is not None and string.type == "string" else None
+    return None
+
+
+class _Docstrings:
+    """Which function's docstring holds a byte: the last function starting before it is the only
+    candidate, because nothing can start between a function's header and its docstring."""
+
+    def __init__(self, doc: SourceDocument) -> None:
+        self.nodes = definition_nodes(doc)
+        self.starts = [node.start_byte for node in self.nodes]
+
+    def owner(self, position: int) -> tuple[tree_sitter.Node, tree_sitter.Node] | None:
+        """(function, docstring string node) when `position` lies inside a docstring."""
+        index = bisect.bisect_right(self.starts, position) - 1
+        if index < 0:
+            return None
+        function = self.nodes[index]
+        string = docstring_node(function)
+        if string is None or not string.start_byte <= position < string.end_byte:
+            return None
+        return function, string
+
+
+def _content_end(node: tree_sitter.Node) -> int:
+    """Where a comment's or string's text ends: before a string's closing quotes."""
+    if node.type == "string" and node.child_count and node.child(node.child_count - 1).type == "string_end":
+        return node.child(node.child_count - 1).start_byte
+    return node.end_byte
 
 
 def _call_text(doc: SourceDocument, start: int, node: tree_sitter.Node) -> str:
     """The call written after a marker: the rest of its line, inside the comment or string."""
-    end = min(_line_end(doc.data, start), node.end_byte)
+    end = min(_line_end(doc.data, start), _content_end(node))
     text = doc.data[start:end].decode("utf-8", "replace").strip()
     if text.endswith("*/"):
         text = text[:-2].rstrip()
     return text.rstrip(";").strip()
 
 
-def _function_below(doc: SourceDocument, comment_end: int, by_first_line: dict[int, FunctionSpan]) -> FunctionSpan | None:
-    """The function whose header follows the comment block holding `comment_end`, with only
+def _function_below(doc: SourceDocument, comment: tree_sitter.Node, by_first_line: dict[int, FunctionSpan]) -> FunctionSpan | None:
+    """The function whose header follows the comment block holding `comment`, with only
     comment, decorator, annotation or template lines between (a blank line ends the block)."""
     data = doc.data
-    line_end = _line_end(data, comment_end)
-    row = data.count(b"\n", 0, line_end)
+    line_end = _line_end(data, comment.end_byte)
+    row = comment.end_point.row
     while line_end < len(data):
         row += 1
         start = line_end + 1
@@ -83,11 +109,13 @@ def attach_workloads(doc: SourceDocument, spans: list[FunctionSpan]) -> list[Fun
     if not spans:
         return spans
     index = SpanIndex(spans)
-    by_first_line = {}
+    by_first_line: dict[int, FunctionSpan] = {}
     for span in spans:
         by_first_line.setdefault(span.first_line if span.first_line >= 0 else span.start_line, span)
         by_first_line.setdefault(span.start_line, span)
-    by_definition = {}
+    python = doc.language.name == "python"
+    docstrings = _Docstrings(doc) if python else None
+    by_header = {(span.start_line, span.name_line): span for span in spans} if python else {}
     calls: dict[int, tuple[str, str]] = {}  # id(span) -> (call, origin); the first marker wins
     root = doc.root
     for match in BENCH_MARKER.finditer(doc.data):
@@ -95,45 +123,47 @@ def attach_workloads(doc: SourceDocument, spans: list[FunctionSpan]) -> list[Fun
         if node is None:
             continue
         if node.type in _COMMENTS:
-            span = _function_below(doc, node.end_byte, by_first_line) or index.innermost(
-                doc.data.count(b"\n", 0, match.start()), first_line=True)
+            row = node.start_point.row + doc.data.count(b"\n", node.start_byte, match.start())
+            span = _function_below(doc, node, by_first_line) or index.innermost(row, first_line=True)
             origin = "comment"
-        elif doc.language.name == "python" and (function := _docstring_owner(node)) is not None:
-            if not by_definition:
-                by_definition = {(s.start_line, s.name_line): s for s in spans}
-            name = function.child_by_field_name("name")
-            span = by_definition.get((function.start_point.row, name.start_point.row if name else -1))
+        elif docstrings is not None and (found := docstrings.owner(match.start())) is not None:
+            node = found[1]
+            span = by_header.get(_header_key(found[0]))
             origin = "docstring"
         else:
             continue
         call = _call_text(doc, match.end(), node)
         if span is not None and call and id(span) not in calls:
             calls[id(span)] = (call, origin)
-    if doc.language.name == "python":
-        _add_doctests(doc, spans, calls)
-    return [dataclasses.replace(span, call=calls[id(span)][0], source_of_call=calls[id(span)][1])
+    if docstrings is not None:
+        _add_doctests(doc, docstrings, by_header, calls)
+    return [span._replace(call=calls[id(span)][0], source_of_call=calls[id(span)][1])
             if id(span) in calls else span for span in spans]
 
 
-def _add_doctests(doc: SourceDocument, spans: list[FunctionSpan], calls: dict[int, tuple[str, str]]) -> None:
-    examples: dict[tuple[int, int], list[str]] = {}
-    root = doc.root
-    for match in _DOCTEST.finditer(doc.data):
-        prompt = match.end() - 4
-        node = root.descendant_for_byte_range(prompt, prompt + 3)
-        function = _docstring_owner(node) if node is not None else None
-        if function is None:
+def _header_key(function: tree_sitter.Node) -> tuple[int, int]:
+    name = function.child_by_field_name("name")
+    return function.start_point.row, name.start_point.row if name is not None else -1
+
+
+def _add_doctests(doc: SourceDocument, docstrings: _Docstrings, by_header: dict[tuple[int, int], FunctionSpan],
+                  calls: dict[int, tuple[str, str]]) -> None:
+    examples: dict[int, tuple[FunctionSpan, list[str]]] = {}
+    data = doc.data
+    for match in _DOCTEST.finditer(data):
+        found = docstrings.owner(match.start())
+        span = by_header.get(_header_key(found[0])) if found is not None else None
+        if span is None or id(span) in calls:
             continue
-        name = function.child_by_field_name("name")
-        key = (function.start_point.row, name.start_point.row if name else -1)
-        expression = doc.data[match.end() : min(_line_end(doc.data, match.end()), node.end_byte)]
-        examples.setdefault(key, []).append(expression.decode("utf-8", "replace").strip())
-    if not examples:
-        return
-    for span in spans:
-        found = examples.get((span.start_line, span.name_line))
-        if found and id(span) not in calls:
-            calls[id(span)] = (found[0] if len(found) == 1 else "(" + ", ".join(found) + ")", "doctest")
+        opening = found[1].child(0)  # string_start: the prompt starts a line of the docstring's text
+        line_start = max(data.rfind(b"\n", 0, match.start()) + 1, opening.end_byte if opening is not None else 0)
+        if data[line_start : match.start()].strip():
+            continue
+        expression = doc.data[match.end() : min(_line_end(doc.data, match.end()), _content_end(found[1]))]  # type: ignore[index]
+        examples.setdefault(id(span), (span, []))[1].append(expression.decode("utf-8", "replace").strip())
+    for key, (_span, found_examples) in examples.items():
+        text = found_examples[0] if len(found_examples) == 1 else "(" + ", ".join(found_examples) + ")"
+        calls[key] = (text, "doctest")
 
 
 def bench_template(span: FunctionSpan, source: str | SourceDocument, language: Language) -> tuple[int, str]:

@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from greencoder.core.languages import CPP, JAVA, PYTHON
-from greencoder.core.source import SourceDocument, bench_template, function_at, functions_in
+from greencoder.core.source import (
+    SourceDocument,
+    bench_template,
+    function_at,
+    functions_in,
+)
 
 
 def names(source: str, language) -> list[str]:

@@ -9,7 +9,13 @@ parse and the function list are computed once per version.
 from __future__ import annotations
 
 from greencoder.core.languages import Language
-from greencoder.core.source import FunctionSpan, SourceDocument, bench_template, function_at, functions_in
+from greencoder.core.source import (
+    FunctionSpan,
+    SourceDocument,
+    bench_template,
+    function_at,
+    functions_in,
+)
 
 __all__ = ["FunctionSpan", "SourceDocument", "bench_template", "function_at", "function_named", "functions_in"]
 

@@ -7,8 +7,20 @@ source code through this package, so they agree on what a function is. Files mid
 the next one incrementally.
 """
 
-from greencoder.core.source.functions import FunctionSpan, SpanIndex, definition_nodes, function_at, functions_in
-from greencoder.core.source.parsing import ParseCancelled, SourceDocument, document, grammar, parse_bytes
+from greencoder.core.source.functions import (
+    FunctionSpan,
+    SpanIndex,
+    definition_nodes,
+    function_at,
+    functions_in,
+)
+from greencoder.core.source.parsing import (
+    ParseCancelled,
+    SourceDocument,
+    document,
+    grammar,
+    parse_bytes,
+)
 from greencoder.core.source.workloads import BENCH_MARKER, bench_template
 
 __all__ = [

@@ -14,8 +14,8 @@ back into Python lets the interpreter hand the GIL to other threads, so the even
 from __future__ import annotations
 
 import threading
-from functools import lru_cache
-from typing import Callable
+from collections.abc import Callable
+from functools import cache
 
 import tree_sitter
 
@@ -31,7 +31,7 @@ class ParseCancelled(GreencoderError):
     """The `cancelled` callback asked a parse to stop."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def grammar(language_name: str) -> tree_sitter.Language:
     """The tree-sitter grammar of a greencoder language (imported on first use)."""
     if language_name == "python":
@@ -45,7 +45,7 @@ def grammar(language_name: str) -> tree_sitter.Language:
     return tree_sitter.Language(module.language())
 
 
-@lru_cache(maxsize=None)
+@cache
 def query(language_name: str, text: str) -> tree_sitter.Query:
     """A compiled query, compiled once per process (queries are immutable and thread-safe)."""
     return tree_sitter.Query(grammar(language_name), text)
@@ -132,7 +132,7 @@ class SourceDocument:
     Immutable: `updated` returns a new document and leaves this one (and its tree) as it was, so
     a reader holding an older version is never surprised."""
 
-    __slots__ = ("language", "text", "data", "tree", "_cache")
+    __slots__ = ("_cache", "data", "language", "text", "tree")
 
     def __init__(self, text: str, language: Language, *, tree: tree_sitter.Tree | None = None,
                  data: bytes | None = None, cancelled: Callable[[], bool] | None = None) -> None:

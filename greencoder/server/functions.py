@@ -14,15 +14,11 @@ from greencoder.core.source import (
     SourceDocument,
     bench_template,
     function_at,
+    function_named,
     functions_in,
 )
 
 __all__ = ["FunctionSpan", "SourceDocument", "bench_template", "function_at", "function_named", "functions_in"]
-
-
-def function_named(source: str | SourceDocument, language: Language, name: str) -> FunctionSpan | None:
-    """The first function called `name` (what a code action's command argument names)."""
-    return next((span for span in functions_in(source, language) if span.name == name), None)
 
 
 def python_functions(source: str | SourceDocument) -> list[FunctionSpan]:

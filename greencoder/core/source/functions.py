@@ -18,8 +18,7 @@ from typing import NamedTuple
 
 import tree_sitter
 
-from greencoder.core.languages import Language
-from greencoder.core.source.parsing import SourceDocument, document, query
+from greencoder.core.source.parsing import SourceDocument, query
 
 
 class FunctionSpan(NamedTuple):
@@ -81,19 +80,6 @@ _CPP_NAMES = frozenset({"identifier", "field_identifier", "operator_name", "dest
 _JAVA_MEMBERS = frozenset({"method_declaration", "constructor_declaration", "compact_constructor_declaration"})
 
 
-def functions_in(source: str | SourceDocument, language: Language) -> list[FunctionSpan]:
-    """Every function of `source` with a body, in source order, each with its workload if any."""
-    doc = document(source, language)
-    return doc.memo("functions", lambda: _with_workloads(doc))  # type: ignore[return-value]
-
-
-def function_at(source: str | SourceDocument, language: Language, line: int) -> FunctionSpan | None:
-    """The innermost function whose header or body contains `line` (0-based)."""
-    doc = document(source, language)
-    index = doc.memo("span index", lambda: SpanIndex(functions_in(doc, language)))
-    return index.innermost(line)  # type: ignore[attr-defined]
-
-
 class SpanIndex:
     """Innermost-span lookups in O(log n + depth) over spans in source order (nested spans nest)."""
 
@@ -122,19 +108,36 @@ class SpanIndex:
         return None
 
 
-def _with_workloads(doc: SourceDocument) -> list[FunctionSpan]:
-    from greencoder.core.source.workloads import attach_workloads
+_SLICE = 256 * 1024
+"""A whole-file query runs in slices of this many bytes: between slices, Python code runs, so a
+worker thread gives the GIL to the event loop (a query holds it while it runs)."""
 
-    return attach_workloads(doc, _spans(doc))
+
+def captures(doc: SourceDocument, start: int | None = None, end: int | None = None) -> dict[str, list[tree_sitter.Node]]:
+    """The query's captures by name, each list in source order and without duplicates: of the
+    whole file (memoised per document), or of the nodes that intersect bytes [start, end)."""
+    if start is None:
+        return doc.memo("captures", lambda: _captures_in_slices(doc))  # type: ignore[return-value]
+    return _sorted(_query_range(doc, start, end if end is not None else len(doc.data)))
 
 
-def captures(doc: SourceDocument) -> dict[str, list[tree_sitter.Node]]:
-    """The query's captures by name, each list in source order (memoised per document)."""
-    def compute() -> dict[str, list[tree_sitter.Node]]:
-        found = tree_sitter.QueryCursor(query(doc.language.name, _QUERIES[doc.language.name])).captures(doc.root)
-        return {name: sorted({node.id: node for node in nodes}.values(), key=lambda node: node.start_byte)
-                for name, nodes in found.items()}
-    return doc.memo("captures", compute)  # type: ignore[return-value]
+def _query_range(doc: SourceDocument, start: int, end: int) -> dict[str, list[tree_sitter.Node]]:
+    cursor = tree_sitter.QueryCursor(query(doc.language.name, _QUERIES[doc.language.name]))
+    cursor.set_byte_range(start, max(end, start + 1))
+    return cursor.captures(doc.root)
+
+
+def _captures_in_slices(doc: SourceDocument) -> dict[str, list[tree_sitter.Node]]:
+    merged: dict[str, list[tree_sitter.Node]] = {}
+    for start in range(0, max(len(doc.data), 1), _SLICE):
+        for name, nodes in _query_range(doc, start, start + _SLICE).items():
+            merged.setdefault(name, []).extend(nodes)
+    return _sorted(merged)
+
+
+def _sorted(found: dict[str, list[tree_sitter.Node]]) -> dict[str, list[tree_sitter.Node]]:
+    return {name: sorted({node.id: node for node in nodes}.values(), key=lambda node: node.start_byte)
+            for name, nodes in found.items()}
 
 
 def definition_nodes(doc: SourceDocument) -> list[tree_sitter.Node]:
@@ -145,8 +148,7 @@ def definition_nodes(doc: SourceDocument) -> list[tree_sitter.Node]:
 class _Context:
     """What a definition's ancestors say about it, gathered top-down from the captures."""
 
-    def __init__(self, doc: SourceDocument) -> None:
-        found = captures(doc)
+    def __init__(self, doc: SourceDocument, found: dict[str, list[tree_sitter.Node]]) -> None:
         self.first_row: dict[int, int] = {}  # definition start byte -> row of its decorators / template
         self.owner: dict[int, str] = {}  # definition start byte -> enclosing class name
         self.static: set[int] = set()
@@ -181,12 +183,20 @@ class _Context:
         return members
 
 
-def _spans(doc: SourceDocument) -> list[FunctionSpan]:
+def spans(doc: SourceDocument, start: int | None = None, end: int | None = None) -> list[FunctionSpan]:
+    """The functions of the whole file (memoised), or of those intersecting bytes [start, end),
+    in order of their start lines; without workloads."""
+    if start is None:
+        return doc.memo("spans", lambda: _spans(doc, captures(doc)))  # type: ignore[return-value]
+    return _spans(doc, captures(doc, start, end))
+
+
+def _spans(doc: SourceDocument, found: dict[str, list[tree_sitter.Node]]) -> list[FunctionSpan]:
     language = doc.language.name
-    nodes = definition_nodes(doc)
+    nodes = found.get("function", [])
     if language == "python" and doc.has_errors:
         nodes = [node for node in nodes if not node.has_error]
-    context = _Context(doc)
+    context = _Context(doc, found)
     make = {"python": _python_span, "cpp": _cpp_span, "java": _java_span}[language]
     spans = [span for node in nodes if (span := make(doc, node, context)) is not None]
     if language == "python" and doc.has_errors:

@@ -13,6 +13,7 @@ back into Python lets the interpreter hand the GIL to other threads, so the even
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from functools import cache
@@ -173,6 +174,12 @@ class SourceDocument:
         if key not in self._cache:
             self._cache[key] = compute()
         return self._cache[key]
+
+    def line_offsets(self) -> list[int]:
+        """Byte offset of each line's start, and one past the end (memoised)."""
+        def compute() -> list[int]:
+            return [0, *(match.end() for match in re.finditer(rb"\n", self.data)), len(self.data) + 1]
+        return self.memo("line offsets", compute)  # type: ignore[return-value]
 
     def node_text(self, node: tree_sitter.Node) -> str:
         return self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")

@@ -21,7 +21,7 @@ import re
 import tree_sitter
 
 from greencoder.core.languages import Language
-from greencoder.core.source.functions import FunctionSpan, SpanIndex, definition_nodes
+from greencoder.core.source.functions import FunctionSpan, SpanIndex
 from greencoder.core.source.parsing import SourceDocument, document
 
 BENCH_MARKER = re.compile(rb"greencoder:[ \t]*bench[ \t]+")
@@ -54,8 +54,8 @@ class _Docstrings:
     """Which function's docstring holds a byte: the last function starting before it is the only
     candidate, because nothing can start between a function's header and its docstring."""
 
-    def __init__(self, doc: SourceDocument) -> None:
-        self.nodes = definition_nodes(doc)
+    def __init__(self, nodes: list[tree_sitter.Node]) -> None:
+        self.nodes = nodes
         self.starts = [node.start_byte for node in self.nodes]
 
     def owner(self, position: int) -> tuple[tree_sitter.Node, tree_sitter.Node] | None:
@@ -104,8 +104,12 @@ def _function_below(doc: SourceDocument, comment: tree_sitter.Node, by_first_lin
     return None
 
 
-def attach_workloads(doc: SourceDocument, spans: list[FunctionSpan]) -> list[FunctionSpan]:
-    """`spans` with `call` / `source_of_call` set from the markers and doctests of `doc`."""
+def attach_workloads(doc: SourceDocument, spans: list[FunctionSpan], nodes: list[tree_sitter.Node],
+                     start: int = 0, end: int | None = None) -> list[FunctionSpan]:
+    """`spans` with `call` / `source_of_call` set from the markers and doctests in bytes
+    [start, end) of `doc`. `nodes` are the definition nodes the spans were made from; the spans
+    must include every function a marker in the range could belong to."""
+    end = len(doc.data) if end is None else end
     if not spans:
         return spans
     index = SpanIndex(spans)
@@ -114,11 +118,11 @@ def attach_workloads(doc: SourceDocument, spans: list[FunctionSpan]) -> list[Fun
         by_first_line.setdefault(span.first_line if span.first_line >= 0 else span.start_line, span)
         by_first_line.setdefault(span.start_line, span)
     python = doc.language.name == "python"
-    docstrings = _Docstrings(doc) if python else None
+    docstrings = _Docstrings(nodes) if python else None
     by_header = {(span.start_line, span.name_line): span for span in spans} if python else {}
     calls: dict[int, tuple[str, str]] = {}  # id(span) -> (call, origin); the first marker wins
     root = doc.root
-    for match in BENCH_MARKER.finditer(doc.data):
+    for match in BENCH_MARKER.finditer(doc.data, start, end):
         node = root.descendant_for_byte_range(match.start(), match.end())
         if node is None:
             continue
@@ -136,7 +140,7 @@ def attach_workloads(doc: SourceDocument, spans: list[FunctionSpan]) -> list[Fun
         if span is not None and call and id(span) not in calls:
             calls[id(span)] = (call, origin)
     if docstrings is not None:
-        _add_doctests(doc, docstrings, by_header, calls)
+        _add_doctests(doc, docstrings, by_header, calls, start, end)
     return [span._replace(call=calls[id(span)][0], source_of_call=calls[id(span)][1])
             if id(span) in calls else span for span in spans]
 
@@ -147,10 +151,10 @@ def _header_key(function: tree_sitter.Node) -> tuple[int, int]:
 
 
 def _add_doctests(doc: SourceDocument, docstrings: _Docstrings, by_header: dict[tuple[int, int], FunctionSpan],
-                  calls: dict[int, tuple[str, str]]) -> None:
+                  calls: dict[int, tuple[str, str]], start: int, end: int) -> None:
     examples: dict[int, tuple[FunctionSpan, list[str]]] = {}
     data = doc.data
-    for match in _DOCTEST.finditer(data):
+    for match in _DOCTEST.finditer(data, start, end):
         found = docstrings.owner(match.start())
         span = by_header.get(_header_key(found[0])) if found is not None else None
         if span is None or id(span) in calls:
@@ -166,34 +170,31 @@ def _add_doctests(doc: SourceDocument, docstrings: _Docstrings, by_header: dict[
         calls[key] = (text, "doctest")
 
 
+def leading_line(doc: SourceDocument, span: FunctionSpan) -> int:
+    """First line of the function with its decorators / annotations / template header and the
+    comment lines right above them (a blank line ends them)."""
+    data, offsets = doc.data, doc.line_offsets()
+    first = min(span.first_line, span.start_line) if span.first_line >= 0 else span.start_line
+    prefixes = (doc.language.line_comment.encode(), b"/*", b"*", b"*/", b"@")
+    while first > 0:
+        text = data[offsets[first - 1] : offsets[first] - 1].strip()
+        if not text or not text.startswith(prefixes):
+            break
+        first -= 1
+    return first
+
+
 def bench_template(span: FunctionSpan, source: str | SourceDocument, language: Language) -> tuple[int, str]:
     """(line to insert at, text) of a `greencoder: bench` comment for the user to complete: above
     the function's comment block, decorators, annotations and template header, at its indentation.
     Java calls are qualified: `Owner.f()` for static methods, else `new Owner().f()`."""
     doc = document(source, language)
-    data = doc.data
-    lines_before = line_offsets(doc)
-    header_start = lines_before[span.start_line] if span.start_line < len(lines_before) else len(data)
-    header = data[header_start : _line_end(data, header_start)].decode("utf-8", "replace")
+    offsets = doc.line_offsets()
+    header_start = offsets[span.start_line] if span.start_line < len(offsets) else len(doc.data)
+    header = doc.data[header_start : _line_end(doc.data, header_start)].decode("utf-8", "replace")
     indent = header[: len(header) - len(header.lstrip())]
     call = f"{span.name}()"
     if language.name == "java":
         owner = span.owner or "Solution"
         call = f"{owner}.{span.name}()" if span.static else f"new {owner}().{span.name}()"
-    first = min(span.first_line, span.start_line) if span.first_line >= 0 else span.start_line
-    prefixes = (language.line_comment.encode(), b"/*", b"*", b"*/", b"@")
-    while first > 0:
-        text = data[lines_before[first - 1] : lines_before[first] - 1].strip()
-        if not text or not text.startswith(prefixes):
-            break
-        first -= 1
-    return first, f"{indent}{language.line_comment} greencoder: bench {call}\n"
-
-
-def line_offsets(doc: SourceDocument) -> list[int]:
-    """Byte offset of each line's start (memoised per document)."""
-    def compute() -> list[int]:
-        return [0, *(match.end() for match in re.finditer(rb"\n", doc.data))]
-    return doc.memo("line offsets", compute)  # type: ignore[return-value]
-
-
+    return leading_line(doc, span), f"{indent}{language.line_comment} greencoder: bench {call}\n"

@@ -8,6 +8,7 @@ import pytest
 from greencoder.core.languages import CPP, JAVA, PYTHON
 from greencoder.core.source import (
     SourceDocument,
+    SpanIndex,
     bench_template,
     function_at,
     functions_in,
@@ -375,3 +376,13 @@ def test_a_one_megabyte_file_parses_and_every_function_is_found():
 def test_empty_and_garbage_sources_have_no_functions(language):
     assert functions_in("", language) == []
     assert function_at("\x00\x01 }{ ((( '''", language, 0) is None
+
+
+@pytest.mark.parametrize(("source", "language"), [(PY, PYTHON), (WORKLOADS_PY, PYTHON), (CPP_SRC, CPP), (BRACED_CPP, CPP),
+                                                  (JAVA_SRC, JAVA), (big_cpp(3000), CPP)],
+                         ids=["python", "python workloads", "cpp", "cpp workloads", "java", "cpp many"])
+def test_function_at_one_line_agrees_with_the_whole_file_list(source, language):
+    """function_at looks only around the line; it must find what the whole-file list says."""
+    index = SpanIndex(functions_in(source, language))
+    for line in range(source.count("\n") + 2):
+        assert function_at(source, language, line) == index.innermost(line), line

@@ -205,6 +205,17 @@ def _spans(doc: SourceDocument, found: dict[str, list[tree_sitter.Node]]) -> lis
     return spans
 
 
+def definition_name(doc: SourceDocument, node: tree_sitter.Node) -> str | None:
+    """The name a definition node declares (`f` for C++ `A::f`), or None for an unnamed one."""
+    if doc.language.name == "cpp":
+        name, _scope = _cpp_name(node.child_by_field_name("declarator"))
+        if name is not None and name.type in ("template_function", "template_method"):
+            name = name.child_by_field_name("name") or name
+    else:
+        name = node.child_by_field_name("name")
+    return doc.node_text(name) if name is not None else None
+
+
 def _name_column(doc: SourceDocument, name: tree_sitter.Node) -> int:
     point = name.start_point
     if doc.memo("ascii", doc.data.isascii):

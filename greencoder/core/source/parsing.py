@@ -181,6 +181,12 @@ class SourceDocument:
             return [0, *(match.end() for match in re.finditer(rb"\n", self.data)), len(self.data) + 1]
         return self.memo("line offsets", compute)  # type: ignore[return-value]
 
+    def char_offset(self, byte: int) -> int:
+        """The offset into `text` of a byte offset into `data`."""
+        if self.memo("ascii", self.data.isascii):
+            return byte
+        return len(self.data[:byte].decode("utf-8", "replace"))
+
     def node_text(self, node: tree_sitter.Node) -> str:
         return self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")
 

@@ -73,6 +73,7 @@ _QUERIES = {
         (record_declaration) @class
     """,
 }
+_STATIC = re.compile(rb"\bstatic\b")
 _PREFIX_NODES = frozenset({"decorator", "annotation", "marker_annotation", "attribute_declaration", "comment",
                            "line_comment", "block_comment", "attribute_specifier"})
 _CPP_NAMES = frozenset({"identifier", "field_identifier", "operator_name", "destructor_name", "qualified_identifier",
@@ -95,6 +96,11 @@ class SpanIndex:
     def innermost(self, line: int, first_line: bool = False) -> FunctionSpan | None:
         """The latest-starting span that contains `line`; with `first_line`, a span's decorators
         and template header count as part of it."""
+        index = self.innermost_index(line, first_line)
+        return None if index is None else self.spans[index]
+
+    def innermost_index(self, line: int, first_line: bool = False) -> int | None:
+        """The index of `innermost(line, first_line)`."""
         index = bisect.bisect_right(self.starts, line) - 1
         if first_line:  # a decorator line lies before the start line: look a little further down
             while index + 1 < len(self.spans) and self.spans[index + 1].first_line <= line:
@@ -103,12 +109,12 @@ class SpanIndex:
             span = self.spans[index]
             start = min(span.start_line, span.first_line) if first_line and span.first_line >= 0 else span.start_line
             if start <= line <= span.end_line:
-                return span
+                return index
             index -= 1
         return None
 
 
-_SLICE = 256 * 1024
+_SLICE = 64 * 1024
 """A whole-file query runs in slices of this many bytes: between slices, Python code runs, so a
 worker thread gives the GIL to the event loop (a query holds it while it runs)."""
 
@@ -216,19 +222,24 @@ def definition_name(doc: SourceDocument, node: tree_sitter.Node) -> str | None:
     return doc.node_text(name) if name is not None else None
 
 
-def _name_column(doc: SourceDocument, name: tree_sitter.Node) -> int:
-    point = name.start_point
-    if doc.memo("ascii", doc.data.isascii):
-        return point.column
-    line_start = name.start_byte - point.column
-    return doc.character(line_start, name.start_byte)
+def _span(doc: SourceDocument, node: tree_sitter.Node, name: tree_sitter.Node, owner: str | None, static: bool,
+          first_row: int | None, header_row: int | None = None) -> FunctionSpan:
+    """A span from a definition node and its name node, reading each position once."""
+    name_start, name_end = name.byte_range
+    name_row, column = name.start_point
+    if not doc.ascii:
+        column = doc.character(name_start - column, name_start)
+    start_row = node.start_point.row
+    return FunctionSpan(doc.data[name_start:name_end].decode("utf-8", "replace"),
+                        start_row if header_row is None else header_row, node.end_point.row, name_row, column,
+                        None, None, owner, static, start_row if first_row is None else first_row)
 
 
-def _header_row(node: tree_sitter.Node) -> int:
-    """Row of the first child that is not an annotation, decorator or attribute."""
-    first = node.child(0)
-    if first is None or (first.type not in _PREFIX_NODES and first.type != "modifiers"):
-        return node.start_point.row
+def _header_row(doc: SourceDocument, node: tree_sitter.Node) -> int | None:
+    """Row of the first child that is not an annotation or attribute; None (the node's first row)
+    unless the definition starts with one (`[[...]]`, `@...`): only those need a look at the children."""
+    if doc.data[node.start_byte : node.start_byte + 1] not in (b"[", b"@"):
+        return None
     for child in node.children:
         if child.type == "modifiers":
             for modifier in child.children:
@@ -237,16 +248,13 @@ def _header_row(node: tree_sitter.Node) -> int:
             continue
         if child.type not in _PREFIX_NODES:
             return child.start_point.row
-    return node.start_point.row
+    return None
 
 
 def _python_span(doc: SourceDocument, node: tree_sitter.Node, context: _Context) -> FunctionSpan:
-    name = node.child_by_field_name("name")
     key = node.start_byte
-    row = node.start_point.row
-    return FunctionSpan(doc.data[name.start_byte : name.end_byte].decode("utf-8", "replace"), row, node.end_point.row,
-                        name.start_point.row, _name_column(doc, name), None, None, context.owner.get(key),
-                        key in context.static, context.first_row.get(key, row))
+    return _span(doc, node, node.child_by_field_name("name"), context.owner.get(key), key in context.static,
+                 context.first_row.get(key))
 
 
 def _cpp_name(declarator: tree_sitter.Node | None) -> tuple[tree_sitter.Node | None, tree_sitter.Node | None]:
@@ -269,9 +277,6 @@ def _cpp_name(declarator: tree_sitter.Node | None) -> tuple[tree_sitter.Node | N
     return name, scope
 
 
-_STATIC = re.compile(rb"\bstatic\b")
-
-
 def _cpp_span(doc: SourceDocument, node: tree_sitter.Node, context: _Context) -> FunctionSpan | None:
     name, scope = _cpp_name(node.child_by_field_name("declarator"))
     if name is None or name.type not in _CPP_NAMES:
@@ -280,21 +285,15 @@ def _cpp_span(doc: SourceDocument, node: tree_sitter.Node, context: _Context) ->
         name = name.child_by_field_name("name") or name
     key = node.start_byte
     owner = doc.node_text(scope) if scope is not None else context.owner.get(key)
-    name_start = name.start_byte
-    static = _STATIC.search(doc.data, key, name_start) is not None
-    return FunctionSpan(doc.data[name_start : name.end_byte].decode("utf-8", "replace"), _header_row(node),
-                        node.end_point.row, name.start_point.row, _name_column(doc, name), None, None, owner, static,
-                        context.first_row.get(key, node.start_point.row))
+    static = _STATIC.search(doc.data, key, name.start_byte) is not None
+    return _span(doc, node, name, owner, static, context.first_row.get(key), _header_row(doc, node))
 
 
 def _java_span(doc: SourceDocument, node: tree_sitter.Node, context: _Context) -> FunctionSpan:
     name = node.child_by_field_name("name")
     key = node.start_byte
-    name_start = name.start_byte
-    static = _STATIC.search(doc.data, key, name_start) is not None
-    return FunctionSpan(doc.data[name_start : name.end_byte].decode("utf-8", "replace"), _header_row(node),
-                        node.end_point.row, name.start_point.row, _name_column(doc, name), None, None,
-                        context.owner.get(key), static, node.start_point.row)
+    static = _STATIC.search(doc.data, key, name.start_byte) is not None
+    return _span(doc, node, name, context.owner.get(key), static, None, _header_row(doc, node))
 
 
 _PYTHON_DEF = re.compile(rb"^([ \t]*)(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)[ \t]*\(", re.MULTILINE)

@@ -133,13 +133,14 @@ class SourceDocument:
     Immutable: `updated` returns a new document and leaves this one (and its tree) as it was, so
     a reader holding an older version is never surprised."""
 
-    __slots__ = ("_cache", "data", "language", "text", "tree")
+    __slots__ = ("_cache", "ascii", "data", "language", "text", "tree")
 
     def __init__(self, text: str, language: Language, *, tree: tree_sitter.Tree | None = None,
                  data: bytes | None = None, cancelled: Callable[[], bool] | None = None) -> None:
         self.language = language
         self.text = text
         self.data = text.encode("utf-8", "surrogatepass") if data is None else data
+        self.ascii = self.data.isascii()
         self.tree = tree if tree is not None else parse_bytes(language.name, self.data, cancelled=cancelled)
         self._cache: dict[str, object] = {}
 
@@ -183,7 +184,7 @@ class SourceDocument:
 
     def char_offset(self, byte: int) -> int:
         """The offset into `text` of a byte offset into `data`."""
-        if self.memo("ascii", self.data.isascii):
+        if self.ascii:
             return byte
         return len(self.data[:byte].decode("utf-8", "replace"))
 

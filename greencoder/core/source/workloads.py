@@ -86,8 +86,8 @@ def _call_text(doc: SourceDocument, start: int, node: tree_sitter.Node) -> str:
     return text.rstrip(";").strip()
 
 
-def _function_below(doc: SourceDocument, comment: tree_sitter.Node, by_first_line: dict[int, FunctionSpan]) -> FunctionSpan | None:
-    """The function whose header follows the comment block holding `comment`, with only
+def _function_below(doc: SourceDocument, comment: tree_sitter.Node, by_first_line: dict[int, int]) -> int | None:
+    """The function (index) whose header follows the comment block holding `comment`, with only
     comment, decorator, annotation or template lines between (a blank line ends the block)."""
     data = doc.data
     line_end = _line_end(data, comment.end_byte)
@@ -96,12 +96,41 @@ def _function_below(doc: SourceDocument, comment: tree_sitter.Node, by_first_lin
         row += 1
         start = line_end + 1
         line_end = _line_end(data, start)
-        text = data[start:line_end].strip()
         if row in by_first_line:
             return by_first_line[row]
-        if not text.startswith(_LEADING) or not text:
+        text = data[start:line_end].strip()
+        if not text or not text.startswith(_LEADING):
             return None
     return None
+
+
+class _Lookups:
+    """Indexes over the spans, built on first use (most functions have no marker)."""
+
+    def __init__(self, spans: list[FunctionSpan]) -> None:
+        self.spans = spans
+        self._index: SpanIndex | None = None
+        self._by_first_line: dict[int, int] | None = None
+        self._by_header: dict[tuple[int, int], int] | None = None
+
+    def innermost(self, row: int) -> int | None:
+        if self._index is None:
+            self._index = SpanIndex(self.spans)
+        return self._index.innermost_index(row, first_line=True)
+
+    def by_first_line(self) -> dict[int, int]:
+        if self._by_first_line is None:
+            self._by_first_line = {}
+            for number, span in enumerate(self.spans):
+                self._by_first_line.setdefault(span.first_line if span.first_line >= 0 else span.start_line, number)
+                self._by_first_line.setdefault(span.start_line, number)
+        return self._by_first_line
+
+    def by_header(self, function: tree_sitter.Node) -> int | None:
+        if self._by_header is None:
+            self._by_header = {(span.start_line, span.name_line): number for number, span in enumerate(self.spans)}
+        name = function.child_by_field_name("name")
+        return self._by_header.get((function.start_point.row, name.start_point.row if name is not None else -1))
 
 
 def attach_workloads(doc: SourceDocument, spans: list[FunctionSpan], nodes: list[tree_sitter.Node],
@@ -112,62 +141,57 @@ def attach_workloads(doc: SourceDocument, spans: list[FunctionSpan], nodes: list
     end = len(doc.data) if end is None else end
     if not spans:
         return spans
-    index = SpanIndex(spans)
-    by_first_line: dict[int, FunctionSpan] = {}
-    for span in spans:
-        by_first_line.setdefault(span.first_line if span.first_line >= 0 else span.start_line, span)
-        by_first_line.setdefault(span.start_line, span)
-    python = doc.language.name == "python"
-    docstrings = _Docstrings(nodes) if python else None
-    by_header = {(span.start_line, span.name_line): span for span in spans} if python else {}
-    calls: dict[int, tuple[str, str]] = {}  # id(span) -> (call, origin); the first marker wins
+    lookups = _Lookups(spans)
+    docstrings = _Docstrings(nodes) if doc.language.name == "python" else None
+    calls: dict[int, tuple[str, str]] = {}  # span index -> (call, origin); the first marker wins
     root = doc.root
     for match in BENCH_MARKER.finditer(doc.data, start, end):
         node = root.descendant_for_byte_range(match.start(), match.end())
         if node is None:
             continue
         if node.type in _COMMENTS:
-            row = node.start_point.row + doc.data.count(b"\n", node.start_byte, match.start())
-            span = _function_below(doc, node, by_first_line) or index.innermost(row, first_line=True)
-            origin = "comment"
+            below = _function_below(doc, node, lookups.by_first_line())
+            if below is None:
+                below = lookups.innermost(node.start_point.row + doc.data.count(b"\n", node.start_byte, match.start()))
+            number, origin = below, "comment"
         elif docstrings is not None and (found := docstrings.owner(match.start())) is not None:
             node = found[1]
-            span = by_header.get(_header_key(found[0]))
-            origin = "docstring"
+            number, origin = lookups.by_header(found[0]), "docstring"
         else:
             continue
         call = _call_text(doc, match.end(), node)
-        if span is not None and call and id(span) not in calls:
-            calls[id(span)] = (call, origin)
+        if number is not None and call and number not in calls:
+            calls[number] = (call, origin)
     if docstrings is not None:
-        _add_doctests(doc, docstrings, by_header, calls, start, end)
-    return [span._replace(call=calls[id(span)][0], source_of_call=calls[id(span)][1])
-            if id(span) in calls else span for span in spans]
+        _add_doctests(doc, docstrings, lookups, calls, start, end)
+    if not calls:
+        return spans
+    result = list(spans)
+    for number, (call, origin) in calls.items():
+        result[number] = result[number]._replace(call=call, source_of_call=origin)
+    return result
 
 
-def _header_key(function: tree_sitter.Node) -> tuple[int, int]:
-    name = function.child_by_field_name("name")
-    return function.start_point.row, name.start_point.row if name is not None else -1
-
-
-def _add_doctests(doc: SourceDocument, docstrings: _Docstrings, by_header: dict[tuple[int, int], FunctionSpan],
-                  calls: dict[int, tuple[str, str]], start: int, end: int) -> None:
-    examples: dict[int, tuple[FunctionSpan, list[str]]] = {}
+def _add_doctests(doc: SourceDocument, docstrings: _Docstrings, lookups: _Lookups, calls: dict[int, tuple[str, str]],
+                  start: int, end: int) -> None:
+    """A call for each function without a marker whose docstring has `>>> ` examples."""
+    examples: dict[int, list[str]] = {}
     data = doc.data
     for match in _DOCTEST.finditer(data, start, end):
         found = docstrings.owner(match.start())
-        span = by_header.get(_header_key(found[0])) if found is not None else None
-        if span is None or id(span) in calls:
+        number = lookups.by_header(found[0]) if found is not None else None
+        if number is None or number in calls:
             continue
-        opening = found[1].child(0)  # string_start: the prompt starts a line of the docstring's text
+        string = found[1]  # type: ignore[index]
+        opening = string.child(0)  # string_start: the prompt must start a line of the docstring's text
         line_start = max(data.rfind(b"\n", 0, match.start()) + 1, opening.end_byte if opening is not None else 0)
         if data[line_start : match.start()].strip():
             continue
-        expression = doc.data[match.end() : min(_line_end(doc.data, match.end()), _content_end(found[1]))]  # type: ignore[index]
-        examples.setdefault(id(span), (span, []))[1].append(expression.decode("utf-8", "replace").strip())
-    for key, (_span, found_examples) in examples.items():
+        expression = data[match.end() : min(_line_end(data, match.end()), _content_end(string))]
+        examples.setdefault(number, []).append(expression.decode("utf-8", "replace").strip())
+    for number, found_examples in examples.items():
         text = found_examples[0] if len(found_examples) == 1 else "(" + ", ".join(found_examples) + ")"
-        calls[key] = (text, "doctest")
+        calls[number] = (text, "doctest")
 
 
 def leading_line(doc: SourceDocument, span: FunctionSpan) -> int:

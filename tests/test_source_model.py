@@ -386,3 +386,32 @@ def test_function_at_one_line_agrees_with_the_whole_file_list(source, language):
     index = SpanIndex(functions_in(source, language))
     for line in range(source.count("\n") + 2):
         assert function_at(source, language, line) == index.innermost(line), line
+
+
+@pytest.mark.parametrize(("source", "language"), [(PY, PYTHON), (CPP_SRC, CPP), (JAVA_SRC, JAVA)],
+                         ids=["python", "cpp", "java"])
+def test_random_edits_reparse_like_a_fresh_parse(source, language):
+    """Insertions and deletions anywhere (non-ASCII text included) give the tree and the
+    functions that parsing the new text from scratch gives."""
+    import random
+
+    chooser = random.Random(12)
+    doc = SourceDocument(source, language)
+    for _ in range(40):
+        text = doc.text
+        start = chooser.randrange(len(text) + 1)
+        end = min(len(text), start + chooser.choice([0, 0, 1, 3, 12]))
+        inserted = chooser.choice(["", "x", "é€", "\n", "(", "}", "    return 1\n", "def g():\n", "/* c */"])
+        doc = doc.updated(text[:start] + inserted + text[end:])
+        fresh = SourceDocument(doc.text, language)
+        assert str(doc.root) == str(fresh.root)
+        assert functions_in(doc, language) == functions_in(fresh, language)
+
+
+def test_a_long_parse_can_be_cancelled_and_the_parser_still_works():
+    from greencoder.core.source import ParseCancelled
+
+    source = big_cpp(200_000)
+    with pytest.raises(ParseCancelled):
+        SourceDocument(source, CPP, cancelled=lambda: True)
+    assert len(functions_in(SourceDocument(source, CPP), CPP)) == source.count("long f")

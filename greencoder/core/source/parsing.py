@@ -77,13 +77,18 @@ def parse_bytes(language_name: str, data: bytes, old_tree: tree_sitter.Tree | No
     def progress(*_state: object) -> bool:
         return bool(cancelled and cancelled())
 
-    if old_tree is not None:
-        tree = parser.parse(read, old_tree, progress_callback=progress)
-    else:
-        tree = parser.parse(read, progress_callback=progress)
+    try:
+        if old_tree is not None:
+            tree = parser.parse(read, old_tree, progress_callback=progress)
+        else:
+            tree = parser.parse(read, progress_callback=progress)
+    except ValueError:  # what py-tree-sitter raises when the progress callback stops the parse
+        tree = None
     if tree is None:
         parser.reset()
-        raise ParseCancelled("parse cancelled")
+        if cancelled and cancelled():
+            raise ParseCancelled("parse cancelled")
+        raise GreencoderError(f"tree-sitter could not parse this {language_name} text")
     return tree
 
 

@@ -12,6 +12,8 @@ lambdas, bench comments and doctests, prints side by side in one run (best of --
 3. how long a thread that only sleeps 1 ms at a time is kept from running (the GIL) while another
    thread parses and lists the functions: `Parser.parse(bytes)` holds the GIL for the whole parse,
    the chunked parse of `SourceDocument` and the sliced whole-file query hand it over regularly.
+   The floor is the same stall beside a thread running plain Python for as long as a parse (the
+   interpreter's switch interval plus the machine's scheduling); compare the other stalls with it.
 Both implementations must agree on the functions' names (checked, not timed).
 """
 
@@ -215,6 +217,14 @@ def longest_stall(work: Callable[[], object]) -> float:
     return longest
 
 
+def _spin(seconds: float) -> None:
+    """Python bytecode for `seconds`: the interpreter hands the GIL over every switch interval,
+    so the stall it causes is the floor that scheduling on this machine allows."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
 def measure(language: Language, source: str, repeats: int) -> list[tuple[str, float, float | None]]:
     """Rows of (what, seconds, old seconds for the same question or None)."""
     middle = source.count("\n") // 2
@@ -250,8 +260,11 @@ def measure(language: Language, source: str, repeats: int) -> list[tuple[str, fl
         ("new: workloads (Python)", workloads, None),
         ("new: all functions after parse", query + make_spans + workloads, old_all),
         ("new: function at a line after parse", at, old_at),
+        ("stall: pure-Python loop in a thread (floor)", longest_stall(lambda: _spin(parse)), None),
         ("stall: Parser.parse(bytes) in a thread", longest_stall(lambda: plain_parser.parse(data)), None),
         ("stall: parse + functions_in in a thread", longest_stall(lambda: functions_in(fresh(), language)), None),
+        ("stall: re-parse + function_at in a thread",
+         longest_stall(lambda: function_at(doc.updated(edited), language, middle)), None),
     ]
     old_names = sorted(name for name, *_ in old_functions(source, language))
     new_names = sorted(span.name for span in functions_in(source, language))

@@ -12,7 +12,12 @@ from greencoder.core.source.functions import (
     SpanIndex,
     definition_nodes,
 )
-from greencoder.core.source.model import function_at, function_named, functions_in
+from greencoder.core.source.model import (
+    function_at,
+    function_named,
+    functions_in,
+    prepare,
+)
 from greencoder.core.source.parsing import (
     ParseCancelled,
     SourceDocument,
@@ -24,5 +29,5 @@ from greencoder.core.source.workloads import BENCH_MARKER, bench_template
 
 __all__ = [
     "BENCH_MARKER", "FunctionSpan", "ParseCancelled", "SourceDocument", "SpanIndex", "bench_template",
-    "definition_nodes", "document", "function_at", "function_named", "functions_in", "grammar", "parse_bytes",
+    "definition_nodes", "document", "function_at", "function_named", "functions_in", "grammar", "parse_bytes", "prepare",
 ]

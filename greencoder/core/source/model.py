@@ -19,6 +19,14 @@ from greencoder.core.source.parsing import SourceDocument, document
 from greencoder.core.source.workloads import attach_workloads, leading_line
 
 
+def prepare(language: Language) -> None:
+    """Load the grammar and compile the queries now (tens of ms for C++), e.g. in a worker thread at
+    server start, so the first code action does not pay for it."""
+    doc = SourceDocument("", language)
+    functions_in(doc, language)
+    function_at(doc, language, 0)
+
+
 def functions_in(source: str | SourceDocument, language: Language) -> list[FunctionSpan]:
     """Every function of `source` with a body, in order of start line, each with its workload."""
     doc = document(source, language)

@@ -11,6 +11,7 @@ from greencoder.core.source import (
     SpanIndex,
     bench_template,
     function_at,
+    function_named,
     functions_in,
 )
 
@@ -415,3 +416,14 @@ def test_a_long_parse_can_be_cancelled_and_the_parser_still_works():
     with pytest.raises(ParseCancelled):
         SourceDocument(source, CPP, cancelled=lambda: True)
     assert len(functions_in(SourceDocument(source, CPP), CPP)) == source.count("long f")
+
+
+@pytest.mark.parametrize(("source", "language"), [(PY, PYTHON), (WORKLOADS_PY, PYTHON), (CPP_SRC, CPP), (BRACED_CPP, CPP),
+                                                  (JAVA_SRC, JAVA)], ids=["python", "python workloads", "cpp",
+                                                                          "cpp workloads", "java"])
+def test_function_named_agrees_with_the_whole_file_list(source, language):
+    spans = functions_in(source, language)
+    for span in spans:
+        assert function_named(source, language, span.name) == next(s for s in spans if s.name == span.name)
+    assert function_named(source, language, "missing") is None
+    assert function_named(source, language, "") is None

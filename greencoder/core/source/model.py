@@ -7,6 +7,9 @@ action or hover on a 1 MB file costs well under a millisecond after the (increme
 
 from __future__ import annotations
 
+import bisect
+import re
+
 from greencoder.core.languages import Language
 from greencoder.core.source.functions import (
     FunctionSpan,
@@ -34,8 +37,19 @@ def functions_in(source: str | SourceDocument, language: Language) -> list[Funct
 
 
 def function_named(source: str | SourceDocument, language: Language, name: str) -> FunctionSpan | None:
-    """The first function called `name`."""
-    return next((span for span in functions_in(source, language) if span.name == name), None)
+    """The first function called `name`, with its workload. Looks only at the places where the
+    name occurs as a word (each checked with `function_at` on its line), not at the whole file."""
+    doc = document(source, language)
+    if (language.name == "python" and doc.has_errors) or not name:
+        return next((span for span in functions_in(doc, language) if span.name == name), None)
+    word = re.compile(rb"(?<![\w$~])" + re.escape(name.encode()) + rb"(?![\w$])")
+    offsets = doc.line_offsets()
+    for match in word.finditer(doc.data):
+        row = bisect.bisect_right(offsets, match.start()) - 1
+        span = function_at(doc, language, row)
+        if span is not None and span.name == name and span.name_line == row:
+            return span
+    return None
 
 
 def function_at(source: str | SourceDocument, language: Language, line: int) -> FunctionSpan | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Callable
 
 import tree_sitter
 
@@ -40,8 +41,9 @@ def docstring_node(function: tree_sitter.Node) -> tree_sitter.Node | None:
     body = function.child_by_field_name("body")
     if body is None:
         return None
-    for statement in body.named_children:
-        if statement.type == "comment":
+    for number in range(body.named_child_count):
+        statement = body.named_child(number)
+        if statement is None or statement.type == "comment":
             continue
         if statement.type != "expression_statement" or statement.named_child_count != 1:
             return None
@@ -57,17 +59,20 @@ class _Docstrings:
     def __init__(self, nodes: list[tree_sitter.Node]) -> None:
         self.nodes = nodes
         self.starts = [node.start_byte for node in self.nodes]
+        self._strings: dict[int, tree_sitter.Node | None] = {}
 
-    def owner(self, position: int) -> tuple[tree_sitter.Node, tree_sitter.Node] | None:
-        """(function, docstring string node) when `position` lies inside a docstring."""
+    def owner(self, position: int) -> tuple[int, tree_sitter.Node] | None:
+        """(index of the function in `nodes`, its docstring's string node) when `position` lies
+        inside a docstring."""
         index = bisect.bisect_right(self.starts, position) - 1
         if index < 0:
             return None
-        function = self.nodes[index]
-        string = docstring_node(function)
+        if index not in self._strings:
+            self._strings[index] = docstring_node(self.nodes[index])
+        string = self._strings[index]
         if string is None or not string.start_byte <= position < string.end_byte:
             return None
-        return function, string
+        return index, string
 
 
 def _content_end(node: tree_sitter.Node) -> int:
@@ -127,6 +132,7 @@ class _Lookups:
         return self._by_first_line
 
     def by_header(self, function: tree_sitter.Node) -> int | None:
+        """The span of a definition node, by its header and name lines."""
         if self._by_header is None:
             self._by_header = {(span.start_line, span.name_line): number for number, span in enumerate(self.spans)}
         name = function.child_by_field_name("name")
@@ -143,6 +149,12 @@ def attach_workloads(doc: SourceDocument, spans: list[FunctionSpan], nodes: list
         return spans
     lookups = _Lookups(spans)
     docstrings = _Docstrings(nodes) if doc.language.name == "python" else None
+    # Python definitions and their spans are in the same order unless error recovery added spans
+    same_order = docstrings is not None and len(nodes) == len(spans) and not doc.has_errors
+
+    def span_of(index: int) -> int | None:
+        return index if same_order else lookups.by_header(nodes[index])
+
     calls: dict[int, tuple[str, str]] = {}  # span index -> (call, origin); the first marker wins
     root = doc.root
     for match in BENCH_MARKER.finditer(doc.data, start, end):
@@ -156,14 +168,14 @@ def attach_workloads(doc: SourceDocument, spans: list[FunctionSpan], nodes: list
             number, origin = below, "comment"
         elif docstrings is not None and (found := docstrings.owner(match.start())) is not None:
             node = found[1]
-            number, origin = lookups.by_header(found[0]), "docstring"
+            number, origin = span_of(found[0]), "docstring"
         else:
             continue
         call = _call_text(doc, match.end(), node)
         if number is not None and call and number not in calls:
             calls[number] = (call, origin)
     if docstrings is not None:
-        _add_doctests(doc, docstrings, lookups, calls, start, end)
+        _add_doctests(doc, docstrings, span_of, calls, start, end)
     if not calls:
         return spans
     result = list(spans)
@@ -172,14 +184,14 @@ def attach_workloads(doc: SourceDocument, spans: list[FunctionSpan], nodes: list
     return result
 
 
-def _add_doctests(doc: SourceDocument, docstrings: _Docstrings, lookups: _Lookups, calls: dict[int, tuple[str, str]],
-                  start: int, end: int) -> None:
+def _add_doctests(doc: SourceDocument, docstrings: _Docstrings, span_of: Callable[[int], int | None],
+                  calls: dict[int, tuple[str, str]], start: int, end: int) -> None:
     """A call for each function without a marker whose docstring has `>>> ` examples."""
     examples: dict[int, list[str]] = {}
     data = doc.data
     for match in _DOCTEST.finditer(data, start, end):
         found = docstrings.owner(match.start())
-        number = lookups.by_header(found[0]) if found is not None else None
+        number = span_of(found[0]) if found is not None else None
         if number is None or number in calls:
             continue
         string = found[1]  # type: ignore[index]

@@ -427,3 +427,23 @@ def test_function_named_agrees_with_the_whole_file_list(source, language):
         assert function_named(source, language, span.name) == next(s for s in spans if s.name == span.name)
     assert function_named(source, language, "missing") is None
     assert function_named(source, language, "") is None
+
+
+def test_code_action_lookups_do_not_list_the_whole_file(monkeypatch):
+    """Issue 12, defect 5 (source-model side): a code action on a big file re-parsed and scanned
+    all of it. function_at / function_named / bench_template now look only around the line or
+    the name's occurrences; listing every function is never needed for them."""
+    from greencoder.core.source import functions
+
+    def whole_file(*_args):
+        raise AssertionError("listed every function of the file")
+
+    source = big_cpp(300_000)
+    doc = SourceDocument(source, CPP)
+    monkeypatch.setattr(functions, "_captures_in_slices", whole_file)
+    span = function_at(doc, CPP, 5000)
+    assert span is not None and span.call == f"{span.name}(3)"
+    assert function_named(doc, CPP, "f400").call == "f400(3)"
+    assert bench_template(span, doc, CPP)[1] == f"// greencoder: bench {span.name}()\n"
+    edited = doc.updated(source.replace("long f400(", "long g400(", 1))
+    assert function_named(edited, CPP, "g400").name == "g400"

@@ -402,10 +402,12 @@ def test_random_edits_reparse_like_a_fresh_parse(source, language):
         text = doc.text
         start = chooser.randrange(len(text) + 1)
         end = min(len(text), start + chooser.choice([0, 0, 1, 3, 12]))
-        inserted = chooser.choice(["", "x", "é€", "\n", "(", "}", "    return 1\n", "def g():\n", "/* c */"])
+        inserted = chooser.choice(["", "x", "é€", "\n", "(", "}", "    return 1\n", "def g():\n", "/* c */", "\n\n"])
+        doc.line_offsets()  # carried over to the next version, not recomputed
         doc = doc.updated(text[:start] + inserted + text[end:])
         fresh = SourceDocument(doc.text, language)
         assert str(doc.root) == str(fresh.root)
+        assert doc.line_offsets() == fresh.line_offsets()
         assert functions_in(doc, language) == functions_in(fresh, language)
 
 

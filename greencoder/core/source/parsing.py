@@ -13,10 +13,12 @@ back into Python lets the interpreter hand the GIL to other threads, so the even
 
 from __future__ import annotations
 
+import bisect
 import re
 import threading
 from collections.abc import Callable
 from functools import cache
+from typing import cast
 
 import tree_sitter
 
@@ -172,8 +174,18 @@ class SourceDocument:
         tree.edit(start_byte=start, old_end_byte=old_end, new_end_byte=new_end,
                   start_point=_point(old, start), old_end_point=_point(old, old_end),
                   new_end_point=_point(new, new_end))
-        return SourceDocument(text, self.language, data=new,
-                              tree=parse_bytes(self.language.name, new, tree, cancelled))
+        document = SourceDocument(text, self.language, data=new,
+                                  tree=parse_bytes(self.language.name, new, tree, cancelled))
+        offsets = self._cache.get("line offsets")
+        if offsets is not None:  # carried over: unchanged before the edit, shifted after it
+            offsets = cast(list[int], offsets)
+            kept = bisect.bisect_right(offsets, start)
+            after = bisect.bisect_right(offsets, old_end)
+            inside = [match.end() for match in re.finditer(rb"\n", new[start:new_end])]
+            shift = new_end - old_end
+            document._cache["line offsets"] = [*offsets[:kept], *(start + end for end in inside),
+                                               *(offset + shift for offset in offsets[after:])]
+        return document
 
     def memo(self, key: str, compute: Callable[[], object]) -> object:
         """A value derived from this version, computed once (functions, markers, ...)."""

@@ -1,8 +1,11 @@
 """The functions and methods of a Python, C++ or Java source, found with tree-sitter queries.
 
-Definitions are matched by a query (C-side), and only the few fields a span needs are read in
-Python, so listing every function of a 1 MB file costs a few ms on top of the parse. Lambdas are
-not functions here (they cannot be measured by name), nor are declarations without a body.
+Definitions are matched by a query (C-side, in slices so a worker thread hands over the GIL), and
+only the few fields a span needs are read in Python, without `Node.parent` (which tree-sitter
+computes by descending from the root). A query can also be limited to a byte range, which is how
+the per-line and per-name lookups of `greencoder.core.source.model` avoid listing the whole file.
+Lambdas are not functions here (they cannot be measured by name), nor are declarations without a
+body.
 
 A file mid-edit still has functions: tree-sitter recovers from most errors by itself. Python is
 the exception, because an unclosed bracket or string swallows the rest of the file into an ERROR
@@ -103,7 +106,7 @@ class SpanIndex:
         """The index of `innermost(line, first_line)`."""
         index = bisect.bisect_right(self.starts, line) - 1
         if first_line:  # a decorator line lies before the start line: look a little further down
-            while index + 1 < len(self.spans) and self.spans[index + 1].first_line <= line:
+            while index + 1 < len(self.spans) and 0 <= self.spans[index + 1].first_line <= line:
                 index += 1
         while index >= 0 and self.reach[index] >= line:
             span = self.spans[index]

@@ -41,8 +41,8 @@ from greencoder.core.source_text import blank_comments_and_strings
 
 
 def cpp_source(size: int) -> str:
-    parts, index = ["#include <vector>\n#include <string>\nusing namespace std;\n\n"], 0
-    while sum(map(len, parts)) < size:
+    total, parts, index = 0, ["#include <vector>\n#include <string>\nusing namespace std;\n\n"], 0
+    while total < size:
         parts.append(f'''// Sum of the first n values, step {index}. A brace in a comment: {{
 // greencoder: bench sum_{index}(1000)
 long sum_{index}(int n) {{
@@ -70,13 +70,14 @@ T pick_{index}(const vector<T>& xs) {{
 }}
 
 ''')
+        total += len(parts[-1])
         index += 1
     return "".join(parts)
 
 
 def python_source(size: int) -> str:
-    parts, index = ["import math\n\n\n"], 0
-    while sum(map(len, parts)) < size:
+    total, parts, index = 0, ["import math\n\n\n"], 0
+    while total < size:
         parts.append(f'''# greencoder: bench is_prime_{index}(1000003)
 def is_prime_{index}(n):
     """Whether n is prime; {{ braces }} in a docstring.
@@ -104,6 +105,7 @@ class Shape{index}:
 
 
 ''')
+        total += len(parts[-1])
         index += 1
     return "".join(parts)
 

@@ -356,10 +356,11 @@ def test_an_older_version_is_untouched_by_updates():
 
 
 def big_cpp(size: int) -> str:
-    chunks, index = [], 0
-    while sum(map(len, chunks)) < size:
+    chunks, index, total = [], 0, 0
+    while total < size:
         chunks.append(f"// greencoder: bench f{index}(3)\nlong f{index}(int n) {{\n    long t = 0;\n"
                       f"    for (int k = 0; k < n; k++) {{ t += k; }}\n    return t;  // {{ in a comment\n}}\n\n")
+        total += len(chunks[-1])
         index += 1
     return "".join(chunks)
 

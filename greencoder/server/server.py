@@ -33,7 +33,7 @@ from greencoder import __version__
 from greencoder.core.completion import MIN_CONTEXT_BUDGET
 from greencoder.core.errors import GreencoderError, InputError
 from greencoder.core.languages import Language, get_language, language_for_path
-from greencoder.server.analysis import SourceAnalysis, innermost
+from greencoder.server.analysis import SourceAnalysis
 from greencoder.server.cancellation import EDITED, Cancellations
 from greencoder.server.completions import CompletionService, CursorRequest, MeterChoice, Suggestion
 from greencoder.server.documents import LspWorkspace, document_key
@@ -210,7 +210,8 @@ class GreencoderLanguageServer(LanguageServer):
         if found is None:
             return None
         document, language = found
-        span = innermost(await self.functions(document, language), line)
+        span = await self.analysis.function_at(document_key(document.uri), document.version, document.source, language,
+                                               line)
         return (document, language, span) if span else None
 
     async def suggestion(self, uri: str, position: types.Position, explicit: bool = True) -> Suggestion | None:
@@ -269,6 +270,9 @@ def initialize(ls: GreencoderLanguageServer, params: types.InitializeParams) -> 
 async def initialized(ls: GreencoderLanguageServer, params: types.InitializedParams) -> None:
     if ls.started_loading:
         return  # a repeated `initialized` loads nothing again
+    from greencoder.core.languages import CPP, JAVA, PYTHON
+
+    ls.analysis.warm_up((PYTHON, CPP, JAVA))
     if ls.capability("workspace.configuration", False):
         try:
             answer = await asyncio.wait_for(ls.workspace_configuration_async(
@@ -401,16 +405,16 @@ async def measure_energy(ls: GreencoderLanguageServer, *arguments) -> dict:
     if found is None:
         raise InputError(f"{uri} is not an open Python, C++ or Java document")
     document, language = found
-    spans = await ls.functions(document, language)
+    key, version, source = document_key(document.uri), document.version, document.source
     if isinstance(target, str):
-        span = next((s for s in spans if s.name == target), None)
+        span = await ls.analysis.function_named(key, version, source, language, target)
     else:
         line = getattr(target, "line", None)
         if line is None and isinstance(target, dict):
             line = target.get("line")
         if line is not None and (isinstance(line, bool) or not isinstance(line, int) or line < 0):
             raise JsonRpcInvalidParams(f"{MEASURE_COMMAND}: line must be a non-negative integer, got {line!r}")
-        span = innermost(spans, line or 0)
+        span = await ls.analysis.function_at(key, version, source, language, line or 0)
     if span is None:
         raise InputError("no Python, C++ or Java function at the cursor")
     return await ls.measurements.start(uri, document.source, language, span)

@@ -168,7 +168,8 @@ async def test_the_threads_setting_holds_in_the_generating_thread(tiny_model_dir
         first = await client.text_document_completion_async(completion_params())
         assert first.items[0].data["threads"] == 2
         configure(client, threads=1)
-        second = await client.text_document_completion_async(completion_params())
+        insert(client, URI, 2, 0, 0, "\n")  # a new context, so a new generation
+        second = await client.text_document_completion_async(completion_params(line=5))
         assert second.items[0].data["threads"] == 1
         assert sum(k == ["WorkDoneProgressBegin", "WorkDoneProgressEnd"] for k in load_progress(client)) == 1  # no reload
     finally:

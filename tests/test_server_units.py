@@ -68,7 +68,7 @@ def test_numbers_keep_their_kind():
     ({"dtype": "int8"}, "'dtype' must be one of auto, float32, bfloat16, float16, got 'int8'"),
     ({"meter": "wattmeter"}, "'meter' must be one of auto, rapl, perf, nvml, powermetrics, estimate, got 'wattmeter'"),
     ({"model": 7}, "'model' must be a string or null, got 7"),
-    ({"greencoder": {"debounceMs": -1}}, "'debounceMs' must be an integer in [0, 10000], got -1"),
+    ({"greencoder": {"debounceMs": -1}}, "'debounceMs' must be an integer in [0, 10000] or null, got -1"),
     # Two bad values: the first in the schema's order is named.
     ({"benchRuns": 0, "maxNewTokens": 0}, "'maxNewTokens' must be an integer in [1, 4096], got 0"),
 ])

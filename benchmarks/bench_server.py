@@ -1,0 +1,280 @@
+"""The real `greencoder serve`, driven over stdio: event-loop stalls on big files, completion overhead.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_server.py [--quick] [--repeats 3] [--rounds 8]
+
+Builds a random model (the ~30M-parameter "medium" one of bench_generate, so that generation
+dominates a completion; --quick: the tiny one and small files), starts the server with it (threads 1,
+debounce 0, maxNewTokens 32) and prints:
+
+1. Event-loop stall under a code action and a hover, on a generated 1 MB C++ file and a 1.3 MB
+   Python file (functions, classes, comments, a `greencoder: bench f(3)` comment above a function `f`
+   near the end). While the request runs, the client pings the server with `greencoder/energyReport`
+   requests back to back, each awaited; the stall is the worst ping round-trip during the request
+   minus the median idle round-trip (target < 50 ms). Also each request's latency, cold (first on a
+   fresh document) and cached (again on the same version). Each row is from a fresh document; the
+   worst and the median over --repeats are shown.
+2. Completion latency through the server (`textDocument/inlineCompletion`) vs `complete_at` called
+   in this process on a Runtime of the same model, same document and cursor, alternating in rounds
+   so machine noise hits both; medians and the ratio server/raw (target <= 1.05). The random model's
+   text is noise: only latency is compared, after checking that both produced the same text and the
+   same number of tokens (the server's count from `textDocument/completion`'s `data.tokens`).
+
+No assertions on time: the figures are for reading (shared machines are noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from big_sources import BigSource, cpp_source, python_source
+
+ROOT = Path(__file__).resolve().parent.parent
+PING = "greencoder/energyReport"
+MAX_NEW_TOKENS = 32
+
+
+def capabilities():
+    from lsprotocol import types
+
+    return types.ClientCapabilities(
+        window=types.WindowClientCapabilities(work_done_progress=True),
+        text_document=types.TextDocumentClientCapabilities(
+            inline_completion=types.InlineCompletionClientCapabilities(),
+            completion=types.CompletionClientCapabilities(),
+            hover=types.HoverClientCapabilities(),
+            code_action=types.CodeActionClientCapabilities()),
+    )
+
+
+async def start_server(model_dir: str):
+    from lsprotocol import types
+    from pytest_lsp import ClientServerConfig
+
+    command = [sys.executable, "-m", "greencoder", "serve", "--model", model_dir, "--device", "cpu", "--threads", "1",
+               "--debounce-ms", "0", "--max-new-tokens", str(MAX_NEW_TOKENS)]
+    env = {**os.environ, "GREENCODER_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    client = await ClientServerConfig(server_command=command, server_env=env).start()
+    client.feature("greencoder/ledger")(lambda _params: None)  # pushed on every completion; not needed here
+    await client.initialize_session(types.InitializeParams(capabilities=capabilities()))
+    deadline = time.monotonic() + 600
+    while (state := (await request(client, PING, None)).get("model")) not in ("ready", "failed"):
+        if time.monotonic() > deadline:
+            raise SystemExit("the server's model did not load within 10 minutes")
+        await asyncio.sleep(0.2)  # polling the load state in a benchmark, not synchronising a test
+    if state == "failed":
+        raise SystemExit("the server could not load the model")
+    return client
+
+
+async def request(client, method: str, params) -> dict:
+    from greencoder.server.settings import plain
+
+    return plain(await client.protocol.send_request_async(method, params))
+
+
+async def ping(client) -> float:
+    start = time.perf_counter()
+    await client.protocol.send_request_async(PING, None)
+    return time.perf_counter() - start
+
+
+async def under_pings(client, make_request) -> tuple[object, float, list[float]]:
+    """(result, latency, ping round-trips) of a request sent while pinging back to back."""
+    async def timed() -> tuple[object, float]:
+        start = time.perf_counter()
+        result = await make_request()
+        return result, time.perf_counter() - start
+
+    task = asyncio.ensure_future(timed())
+    rtts = []
+    while not task.done():
+        rtts.append(await ping(client))
+    return (*task.result(), rtts)
+
+
+def open_document(client, uri: str, source: BigSource) -> None:
+    from lsprotocol import types
+
+    client.text_document_did_open(types.DidOpenTextDocumentParams(
+        text_document=types.TextDocumentItem(uri=uri, language_id=source.language, version=1, text=source.text)))
+
+
+def close_document(client, uri: str) -> None:
+    from lsprotocol import types
+
+    client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=uri)))
+
+
+def code_action_request(client, uri: str, source: BigSource):
+    from lsprotocol import types
+
+    position = types.Position(line=source.body_line, character=0)
+    return lambda: client.text_document_code_action_async(types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri), range=types.Range(start=position, end=position),
+        context=types.CodeActionContext(diagnostics=[])))
+
+
+def hover_request(client, uri: str, source: BigSource):
+    from lsprotocol import types
+
+    return lambda: client.text_document_hover_async(types.HoverParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        position=types.Position(line=source.header_line, character=source.name_column)))
+
+
+async def stall_once(client, uri: str, source: BigSource, kind: str, idle_pings: int) -> dict:
+    """One fresh document: idle pings, then the request cold and cached, each under pings."""
+    open_document(client, uri, source)
+    make = (code_action_request if kind == "codeAction" else hover_request)(client, uri, source)
+    await ping(client)  # the didOpen before it has been handled once this answers
+    idle = statistics.median([await ping(client) for _ in range(idle_pings)])
+    result, cold, cold_rtts = await under_pings(client, make)
+    _, cached, cached_rtts = await under_pings(client, make)
+    close_document(client, uri)
+    title = result[0].title if kind == "codeAction" and result else ("no hover" if result is None else "hover")
+    return {"idle": idle, "cold": cold, "cached": cached, "stall": max(cold_rtts) - idle,
+            "cached_stall": max(cached_rtts) - idle, "pings": len(cold_rtts), "answer": title}
+
+
+async def stall_table(client, sources: dict[str, BigSource], repeats: int, idle_pings: int) -> list[tuple[str, str, dict]]:
+    print("1. event-loop stall (worst ping round-trip during the request - median idle round-trip), target < 50 ms")
+    print(f"   {'file':<16}{'request':<12}{'stall worst/median':>20}{'cold ms':>10}{'cached ms':>11}"
+          f"{'cached stall':>14}{'idle ms':>9}{'pings':>7}  answer")
+    rows = []
+    count = 0
+    for name, source in sources.items():
+        for kind in ("codeAction", "hover"):
+            runs = []
+            for _ in range(repeats):
+                count += 1
+                uri = f"file:///tmp/greencoder-bench/big{count}.{'py' if source.language == 'python' else 'cpp'}"
+                runs.append(await stall_once(client, uri, source, kind, idle_pings))
+            stalls = [r["stall"] for r in runs]
+            med = {key: statistics.median(r[key] for r in runs) for key in ("cold", "cached", "cached_stall", "idle", "pings")}
+            print(f"   {name:<16}{kind:<12}{max(stalls) * 1000:>11.1f} /{statistics.median(stalls) * 1000:>7.1f}"
+                  f"{med['cold'] * 1000:>10.1f}{med['cached'] * 1000:>11.1f}{med['cached_stall'] * 1000:>14.1f}"
+                  f"{med['idle'] * 1000:>9.2f}{med['pings']:>7.0f}  {runs[-1]['answer']}")
+            rows.append((name, kind, {"stalls": stalls, **med}))
+    return rows
+
+
+async def completion_table(client, model_dir: str, source: BigSource, rounds: int) -> tuple[float, float]:
+    from lsprotocol import types
+
+    from greencoder.core.completion import CompletionSettings, complete_at, position_to_offset
+    from greencoder.core.languages import get_language
+    from greencoder.core.model_loading import ModelSettings
+    from greencoder.core.runtime import Runtime
+    from greencoder.server.settings import ServerSettings
+
+    defaults = ServerSettings()
+    runtime = Runtime.load(ModelSettings(model_dir, None, device="cpu"), threads=1)
+    language = get_language(source.language)
+    settings = CompletionSettings(MAX_NEW_TOKENS, defaults.context_tokens, use_fim=defaults.fim)
+    offset = position_to_offset(source.text, source.body_line, source.body_column)
+    uri = "file:///tmp/greencoder-bench/complete.py"
+    open_document(client, uri, source)
+    where = dict(text_document=types.TextDocumentIdentifier(uri=uri),
+                 position=types.Position(line=source.body_line, character=source.body_column))
+    inline = types.InlineCompletionParams(**where, context=types.InlineCompletionContext(
+        trigger_kind=types.InlineCompletionTriggerKind.Invoked))
+
+    async def served() -> str | None:
+        answer = await client.text_document_inline_completion_async(inline)
+        return answer.items[0].insert_text if answer.items else None
+
+    def raw():
+        return complete_at(runtime, source.text, offset, language, settings)
+
+    first = raw()  # warm-up of both (the server's first completion also chooses its meter)
+    checked = await client.text_document_completion_async(types.CompletionParams(**where))
+    item = checked.items[0] if checked.items else None
+    server_tokens = item.data["tokens"] if item else 0
+    server_stop = item.data["stopReason"] if item else "(no item: empty text)"
+    times: dict[str, list[float]] = {"server": [], "raw": []}
+    texts = {"server": set(), "raw": set()}
+    for index in range(rounds):
+        order = ("server", "raw") if index % 2 == 0 else ("raw", "server")
+        for side in order:
+            start = time.perf_counter()
+            text = await served() if side == "server" else raw().text
+            times[side].append(time.perf_counter() - start)
+            texts[side].add(text or "")
+    medians = {side: statistics.median(values) for side, values in times.items()}
+    same_text = texts["server"] == texts["raw"] and len(texts["raw"]) == 1
+    print(f"2. completion latency, {rounds} rounds alternating, threads 1 on both sides, maxNewTokens {MAX_NEW_TOKENS}, "
+          f"cursor at line {source.body_line + 1} of {len(source.text) / 1e6:.1f} MB {source.language}")
+    print(f"   tokens: server {server_tokens} ({server_stop}), raw {first.generation.new_tokens} "
+          f"({first.generation.stop_reason}); same text every round: {'yes' if same_text else 'NO'}")
+    print(f"   server inlineCompletion  median {medians['server'] * 1000:8.1f} ms  (min {min(times['server']) * 1000:.1f})")
+    print(f"   complete_at (raw)        median {medians['raw'] * 1000:8.1f} ms  (min {min(times['raw']) * 1000:.1f})")
+    print(f"   ratio server/raw {medians['server'] / medians['raw']:.3f} (of minima {min(times['server']) / min(times['raw']):.3f})"
+          f"   target <= 1.05")
+    close_document(client, uri)
+    return medians["server"], medians["raw"]
+
+
+def commit() -> str:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
+
+    return f"{git('rev-parse', '--short', 'HEAD')}{' (+ uncommitted changes)' if git('status', '--porcelain', 'greencoder') else ''}"
+
+
+async def run(args: argparse.Namespace, model_dir: str) -> None:
+    import greencoder
+
+    scale = 0.1 if args.quick else 1.0
+    sources = {f"C++ {1.0 * scale:.1f} MB": cpp_source(int(1_000_000 * scale)),
+               f"Python {1.3 * scale:.2f} MB": python_source(int(1_300_000 * scale))}
+    print(f"server: {Path(greencoder.__file__).parent} at commit {commit()}; {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    client = await start_server(model_dir)
+    try:
+        await stall_table(client, sources, args.repeats, args.idle_pings)
+        python = next(source for source in sources.values() if source.language == "python")
+        await completion_table(client, model_dir, python, args.rounds)
+    finally:
+        await client.shutdown_session()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny model, 0.1x files, fewer repeats: a smoke run")
+    parser.add_argument("--model", help="a model directory instead of a freshly built random one")
+    parser.add_argument("--repeats", type=int, help="fresh documents per stall row (default 3, quick 1)")
+    parser.add_argument("--rounds", type=int, help="completion rounds (default 8, quick 2)")
+    parser.add_argument("--idle-pings", type=int, default=30)
+    args = parser.parse_args()
+    args.repeats = args.repeats or (1 if args.quick else 3)
+    args.rounds = args.rounds or (2 if args.quick else 8)
+    from greencoder.core.quiet import silence_libraries
+
+    silence_libraries()
+    with tempfile.TemporaryDirectory() as scratch:
+        model = args.model
+        if model is None:
+            from bench_generate import medium_spec
+
+            from greencoder.core.tiny_model import TinyModelSpec, make_tiny_model
+
+            spec = TinyModelSpec() if args.quick else medium_spec()
+            start = time.perf_counter()
+            model = str(make_tiny_model(scratch, spec))
+            print(f"model: random model ({spec.num_layers} layers x {spec.hidden_size}) built in "
+                  f"{time.perf_counter() - start:.0f} s")
+        asyncio.run(run(args, model))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("GREENCODER_THREADS", "1")
+    main()

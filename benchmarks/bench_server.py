@@ -169,7 +169,11 @@ async def stall_table(client, sources: dict[str, BigSource], repeats: int, idle_
 async def completion_table(client, model_dir: str, source: BigSource, rounds: int) -> tuple[float, float]:
     from lsprotocol import types
 
-    from greencoder.core.completion import CompletionSettings, complete_at, position_to_offset
+    from greencoder.core.completion import (
+        CompletionSettings,
+        complete_at,
+        position_to_offset,
+    )
     from greencoder.core.languages import get_language
     from greencoder.core.model_loading import ModelSettings
     from greencoder.core.runtime import Runtime
@@ -182,8 +186,8 @@ async def completion_table(client, model_dir: str, source: BigSource, rounds: in
     offset = position_to_offset(source.text, source.body_line, source.body_column)
     uri = "file:///tmp/greencoder-bench/complete.py"
     open_document(client, uri, source)
-    where = dict(text_document=types.TextDocumentIdentifier(uri=uri),
-                 position=types.Position(line=source.body_line, character=source.body_column))
+    where = {"text_document": types.TextDocumentIdentifier(uri=uri),
+             "position": types.Position(line=source.body_line, character=source.body_column)}
     inline = types.InlineCompletionParams(**where, context=types.InlineCompletionContext(
         trigger_kind=types.InlineCompletionTriggerKind.Invoked))
 
@@ -224,7 +228,7 @@ async def completion_table(client, model_dir: str, source: BigSource, rounds: in
 
 def commit() -> str:
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True).stdout.strip()
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False).stdout.strip()
 
     return f"{git('rev-parse', '--short', 'HEAD')}{' (+ uncommitted changes)' if git('status', '--porcelain', 'greencoder') else ''}"
 

@@ -36,7 +36,6 @@ from pathlib import Path
 
 from big_sources import BigSource, cpp_source, python_source
 
-ROOT = Path(__file__).resolve().parent.parent
 PING = "greencoder/energyReport"
 MAX_NEW_TOKENS = 32
 
@@ -226,11 +225,14 @@ async def completion_table(client, model_dir: str, source: BigSource, rounds: in
     return medians["server"], medians["raw"]
 
 
-def commit() -> str:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False).stdout.strip()
+def commit(package: Path) -> str:
+    """The commit of the checkout the server's package comes from (PYTHONPATH may name another worktree)."""
 
-    return f"{git('rev-parse', '--short', 'HEAD')}{' (+ uncommitted changes)' if git('status', '--porcelain', 'greencoder') else ''}"
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(package), *args], capture_output=True, text=True, check=False).stdout.strip()
+
+    return (f"{git('rev-parse', '--abbrev-ref', 'HEAD')} {git('rev-parse', '--short', 'HEAD')}"
+            f"{' (+ uncommitted changes)' if git('status', '--porcelain', '.') else ''}")
 
 
 async def run(args: argparse.Namespace, model_dir: str) -> None:
@@ -239,7 +241,8 @@ async def run(args: argparse.Namespace, model_dir: str) -> None:
     scale = 0.1 if args.quick else 1.0
     sources = {f"C++ {1.0 * scale:.1f} MB": cpp_source(int(1_000_000 * scale)),
                f"Python {1.3 * scale:.2f} MB": python_source(int(1_300_000 * scale))}
-    print(f"server: {Path(greencoder.__file__).parent} at commit {commit()}; {os.cpu_count()} CPUs, "
+    package = Path(greencoder.__file__).parent
+    print(f"server: {package} at commit {commit(package)}; {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")
     client = await start_server(model_dir)
     try:

@@ -165,64 +165,96 @@ async def stall_table(client, sources: dict[str, BigSource], repeats: int, idle_
     return rows
 
 
-async def completion_table(client, model_dir: str, source: BigSource, rounds: int) -> tuple[float, float]:
+class RawCompleter:
+    """`complete_at` in this process, on a Runtime of the server's model, with the server's settings."""
+
+    def __init__(self, model_dir: str):
+        from greencoder.core.completion import CompletionSettings
+        from greencoder.core.model_loading import ModelSettings
+        from greencoder.core.runtime import Runtime
+        from greencoder.server.settings import ServerSettings
+
+        defaults = ServerSettings()
+        self.runtime = Runtime.load(ModelSettings(model_dir, None, device="cpu"), threads=1)
+        self.settings = CompletionSettings(MAX_NEW_TOKENS, defaults.context_tokens, use_fim=defaults.fim)
+
+    def __call__(self, text: str, line: int, character: int, language: str):
+        from greencoder.core.completion import complete_at, position_to_offset
+        from greencoder.core.languages import get_language
+
+        return complete_at(self.runtime, text, position_to_offset(text, line, character), get_language(language), self.settings)
+
+    def full_length_cursor(self, source: BigSource) -> tuple[int, int, bool]:
+        """(line, character, found) of the first cursor from `f` on whose completion runs all MAX_NEW_TOKENS
+        tokens (a random model may end at once; then generation would not dominate). Tried on the last
+        2000 lines only: the model sees at most `context_tokens` of it, far fewer."""
+        from greencoder.core.completion import starts_new_block
+
+        lines = source.text.split("\n")
+        first = max(0, source.header_line - 2000)
+        tail = "\n".join(lines[first:])
+        candidates = [(source.body_line, source.body_column)] + [
+            (n, len(lines[n])) for n in range(source.header_line, len(lines)) if starts_new_block(lines[n], "")][:12]
+        for line, character in candidates:
+            generation = self(tail, line - first, character, source.language).generation
+            if generation.new_tokens == MAX_NEW_TOKENS:
+                return line, character, True
+        return source.body_line, source.body_column, False
+
+
+async def completion_row(client, raw: RawCompleter, name: str, source: BigSource, rounds: int) -> dict:
     from lsprotocol import types
 
-    from greencoder.core.completion import (
-        CompletionSettings,
-        complete_at,
-        position_to_offset,
-    )
-    from greencoder.core.languages import get_language
-    from greencoder.core.model_loading import ModelSettings
-    from greencoder.core.runtime import Runtime
-    from greencoder.server.settings import ServerSettings
-
-    defaults = ServerSettings()
-    runtime = Runtime.load(ModelSettings(model_dir, None, device="cpu"), threads=1)
-    language = get_language(source.language)
-    settings = CompletionSettings(MAX_NEW_TOKENS, defaults.context_tokens, use_fim=defaults.fim)
-    offset = position_to_offset(source.text, source.body_line, source.body_column)
-    uri = "file:///tmp/greencoder-bench/complete.py"
+    line, character, found = raw.full_length_cursor(source)
+    uri = f"file:///tmp/greencoder-bench/complete-{len(source.text)}.py"
     open_document(client, uri, source)
-    where = {"text_document": types.TextDocumentIdentifier(uri=uri),
-             "position": types.Position(line=source.body_line, character=source.body_column)}
+    where = {"text_document": types.TextDocumentIdentifier(uri=uri), "position": types.Position(line=line, character=character)}
     inline = types.InlineCompletionParams(**where, context=types.InlineCompletionContext(
         trigger_kind=types.InlineCompletionTriggerKind.Invoked))
 
-    async def served() -> str | None:
+    async def served() -> str:
         answer = await client.text_document_inline_completion_async(inline)
-        return answer.items[0].insert_text if answer.items else None
+        return answer.items[0].insert_text if answer.items else ""
 
-    def raw():
-        return complete_at(runtime, source.text, offset, language, settings)
-
-    first = raw()  # warm-up of both (the server's first completion also chooses its meter)
+    first = raw(source.text, line, character, source.language)  # warm-up of both sides
     checked = await client.text_document_completion_async(types.CompletionParams(**where))
     item = checked.items[0] if checked.items else None
-    server_tokens = item.data["tokens"] if item else 0
-    server_stop = item.data["stopReason"] if item else "(no item: empty text)"
     times: dict[str, list[float]] = {"server": [], "raw": []}
-    texts = {"server": set(), "raw": set()}
+    generate, texts = [], {"server": set(), "raw": set()}
     for index in range(rounds):
-        order = ("server", "raw") if index % 2 == 0 else ("raw", "server")
-        for side in order:
+        for side in ("server", "raw") if index % 2 == 0 else ("raw", "server"):
             start = time.perf_counter()
-            text = await served() if side == "server" else raw().text
+            if side == "server":
+                text = await served()
+            else:
+                result = raw(source.text, line, character, source.language)
+                text = result.text
+                generate.append(result.generation.wall_seconds)
             times[side].append(time.perf_counter() - start)
-            texts[side].add(text or "")
-    medians = {side: statistics.median(values) for side, values in times.items()}
-    same_text = texts["server"] == texts["raw"] and len(texts["raw"]) == 1
-    print(f"2. completion latency, {rounds} rounds alternating, threads 1 on both sides, maxNewTokens {MAX_NEW_TOKENS}, "
-          f"cursor at line {source.body_line + 1} of {len(source.text) / 1e6:.1f} MB {source.language}")
-    print(f"   tokens: server {server_tokens} ({server_stop}), raw {first.generation.new_tokens} "
-          f"({first.generation.stop_reason}); same text every round: {'yes' if same_text else 'NO'}")
-    print(f"   server inlineCompletion  median {medians['server'] * 1000:8.1f} ms  (min {min(times['server']) * 1000:.1f})")
-    print(f"   complete_at (raw)        median {medians['raw'] * 1000:8.1f} ms  (min {min(times['raw']) * 1000:.1f})")
-    print(f"   ratio server/raw {medians['server'] / medians['raw']:.3f} (of minima {min(times['server']) / min(times['raw']):.3f})"
-          f"   target <= 1.05")
+            texts[side].add(text)
     close_document(client, uri)
-    return medians["server"], medians["raw"]
+    return {"name": name, "line": line + 1, "column": character + 1, "found": found,
+            "server_tokens": f"{item.data['tokens']} {item.data['stopReason']}" if item else "- (empty text)",
+            "raw_tokens": f"{first.generation.new_tokens} {first.generation.stop_reason}",
+            "same_text": texts["server"] == texts["raw"] and len(texts["raw"]) == 1,
+            "server": statistics.median(times["server"]), "raw": statistics.median(times["raw"]),
+            "generate": statistics.median(generate), "min_ratio": min(times["server"]) / min(times["raw"])}
+
+
+async def completion_table(client, model_dir: str, sources: dict[str, BigSource], rounds: int) -> None:
+    raw = RawCompleter(model_dir)
+    print(f"2. completion latency: server inlineCompletion vs complete_at here, median of {rounds} alternating rounds, "
+          f"threads 1, maxNewTokens {MAX_NEW_TOKENS}, target ratio <= 1.05")
+    print(f"   {'document':<16}{'cursor':>12}  {'tokens server | raw':<34}{'same':>5}{'server ms':>11}{'raw ms':>9}"
+          f"{'(generate)':>11}{'ratio':>7}{'of minima':>10}")
+    for name, source in sources.items():
+        row = await completion_row(client, raw, name, source, rounds)
+        cursor = f"{row['line']}:{row['column']}{'' if row['found'] else '?'}"
+        print(f"   {row['name']:<16}{cursor:>12}  {row['server_tokens'] + ' | ' + row['raw_tokens']:<34}"
+              f"{'yes' if row['same_text'] else 'NO':>5}{row['server'] * 1000:>11.1f}{row['raw'] * 1000:>9.1f}"
+              f"{row['generate'] * 1000:>11.1f}{row['server'] / row['raw']:>7.3f}{row['min_ratio']:>10.3f}")
+    print("   (generate: the model.generate part of complete_at; the rest is building the prompt and cleaning the text."
+          " '?' after a cursor: no cursor with a full-length completion was found)")
 
 
 def commit(package: Path) -> str:
@@ -247,8 +279,10 @@ async def run(args: argparse.Namespace, model_dir: str) -> None:
     client = await start_server(model_dir)
     try:
         await stall_table(client, sources, args.repeats, args.idle_pings)
-        python = next(source for source in sources.values() if source.language == "python")
-        await completion_table(client, model_dir, python, args.rounds)
+        python = next(name for name, source in sources.items() if source.language == "python")
+        small = python_source(int(20_000 * scale))
+        await completion_table(client, model_dir, {python: sources[python], f"Python {len(small.text) / 1e3:.0f} KB": small},
+                               args.rounds)
     finally:
         await client.shutdown_session()
 
@@ -266,6 +300,9 @@ def main() -> None:
     from greencoder.core.quiet import silence_libraries
 
     silence_libraries()
+    import transformers.utils.logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # "Token indices sequence length is longer..." would split the table
     with tempfile.TemporaryDirectory() as scratch:
         model = args.model
         if model is None:

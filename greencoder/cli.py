@@ -68,7 +68,7 @@ def model_options(function):
         [
             click.option("--model", "model", default=None, help="Hugging Face model id or local folder (default: Qwen/Qwen2.5-Coder-0.5B)."),
             click.option("--adapter", default=None, help="Efficiency soft prompt: a PEFT prompt-tuning adapter folder."),
-            click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N."),
+            click.option("--device", default="auto", show_default=True, help="auto (CUDA, then an Apple GPU, then the CPU), cpu, cuda, cuda:N or mps."),
             click.option("--dtype", default="auto", show_default=True, help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16."),
         ]
     ):
@@ -374,30 +374,35 @@ def report(directory: Path) -> None:
 @click.option("--dtype", default="auto")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128)
 @click.option("--context-tokens", type=click.IntRange(min=16), default=1024)
-@click.option("--debounce-ms", type=click.IntRange(min=0), default=75)
+@click.option("--debounce-ms", type=click.IntRange(min=0), default=None,
+              help="Fixed wait after the last keystroke; default: adapt to the typist.")
+@click.option("--on-battery", type=click.Choice(["keep", "reduce", "explicit"]), default="reduce", show_default=True,
+              help="On battery: keep going, reduce (longer wait, one line, fewer tokens), or only when asked.")
 @click.option("--instruction", is_flag=True, help="Put the efficiency instruction before the editor context.")
 @click.option("--meter", default="auto", help="Energy meter for completion costs and measurements.")
 @click.option("--tcp", default=None, metavar="HOST:PORT", help="Listen on TCP instead of stdio.")
 @threads_option
-def serve(model, adapter, device, dtype, max_new_tokens, context_tokens, debounce_ms, instruction, meter, tcp, threads) -> None:
+def serve(model, adapter, device, dtype, max_new_tokens, context_tokens, debounce_ms, on_battery, instruction, meter, tcp,
+          threads) -> int:
     """Run the language server (stdio by default). These options are defaults; editor settings override them."""
     count = prepare_threads(threads)
     from greencoder.core.quiet import silence_libraries
     from greencoder.server.server import build_server
     from greencoder.server.settings import ServerSettings
+    from greencoder.server.transport import serve_stdio, serve_tcp
 
     silence_libraries()  # stdout carries the protocol only
     defaults = ServerSettings(model=model, adapter=adapter, device=device, dtype=dtype, threads=count,
                               max_new_tokens=max_new_tokens, context_tokens=context_tokens, debounce_ms=debounce_ms,
+                              on_battery=on_battery,
                               instruction=instruction, meter=meter)
     server = build_server(defaults)
     if tcp:
         host, _, port = tcp.rpartition(":")
         if not host or not port.isdigit():
             raise InputError(f"--tcp {tcp!r}: use HOST:PORT, e.g. 127.0.0.1:2087")
-        server.start_tcp(host, int(port))
-    else:
-        server.start_io()
+        return serve_tcp(server, host, int(port))
+    return serve_stdio(server)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,6 +31,16 @@ PLUGIN = ROOT / "editors" / "neovim"
 SCRIPT = Path(__file__).resolve().parent / "neovim" / "plugin_session.lua"
 
 
+def assert_measurement(data: dict, runs: int) -> None:
+    """A successful measurement as the server contract describes it (joules and seconds per call)."""
+    assert data["kind"] == "greencoder.measurement" and data["status"] == "ok" and data["error"] is None, data
+    assert data["function"] == "squares" and data["call"] == "squares(2000)", data
+    assert data["energyKind"] == "estimated" and data["meter"] == "estimate", data  # settings: meter = 'estimate'
+    assert data["energy"]["mean"] > 0 and data["energy"]["sd"] >= 0, data
+    assert 0 < data["time"]["mean"] < 1 and data["time"]["sd"] >= 0, data
+    assert data["runs"] + data["removed"] == runs and data["repeats"] >= 1, data
+
+
 def test_plugin_installed_on_packpath_completes_measures_reports_restarts(nvim, tiny_model_dir, tmp_path):
     source = tmp_path / "project" / "squares.py"
     source.parent.mkdir()
@@ -65,27 +75,42 @@ def test_plugin_installed_on_packpath_completes_measures_reports_restarts(nvim, 
     # <Tab>: the earlier mapping when there is nothing to accept, the ghost text when there is.
     assert "ORIG" in facts["fallback_line"]
     assert facts["ghost_text"].strip() and facts["accepted_chars"] > 0 and facts["undone"]
-    # :GreencoderMeasure -> notification, then the diagnostic on the function's name (and shown inline).
+    # :GreencoderMeasure -> notification, then the diagnostic on the function's name, carrying the
+    # measurement as data (the server contract), drawn at the end of the line from that data.
     assert facts["measure_note"] == "greencoder: measuring squares(2000) in the background"
-    message = facts["diagnostic"]
-    assert message.startswith("squares:") and "per call" in message and "ESTIMATED" in message, message
+    first = facts["diagnostic_data"]
+    assert_measurement(first, runs=8)
+    assert first["comparison"] is None, first
     assert (facts["diagnostic_line"], facts["diagnostic_col"]) == (4, 4)
-    # At the end of the line, shortened: "875 µJ ± 7.21 µJ per call (estimated), 48.1 µs ± 437 ns".
-    assert re.search(r"[\d.]+ [mµ]?J ± .* per call \(estimated\), [\d.]+ [mµn]?s", facts["diagnostic_virtual_text"]), facts
-    assert re.fullmatch(r"greencoder: squares: [\d.]+ [mµ]?J ± [\d.]+ [mµn]?J per call \(estimated\)", facts["result_note"]), facts
-    # Measured again: compared with the first run (or why not), in the diagnostic and its short form.
-    second, short = facts["second_diagnostic"], facts["second_virtual_text"]
-    if "vs previous: energy" in second:
-        assert re.search(r"; vs previous [+-]?[\d.]+ %, (not )?significant$", short), facts
+    short = facts["diagnostic_virtual_text"]
+    assert short == facts["expected_virtual_text"], facts
+    assert re.fullmatch(r"[\d.]+ [mµn]?J ± [\d.]+ [mµn]?J per call \(estimated\), [\d.]+ [mµn]?s ± [\d.]+ [mµn]?s", short), short
+    # The pushed ledger announced it once, from the numbers, and carries the same measurement.
+    assert re.fullmatch(r"greencoder: squares\(2000\): [\d.]+ [mµ]?J ± [\d.]+ [mµn]?J per call \(estimated\)",
+                        facts["result_note"]), facts
+    assert facts["ledger_last_measurement"] == first
+    # Measured again: compared with the first run, in the data and in its short form.
+    second = facts["second_data"]
+    assert_measurement(second, runs=8)
+    comparison = second["comparison"]
+    assert comparison is not None, second
+    short = facts["second_virtual_text"]
+    assert short == facts["expected_second_virtual_text"], facts
+    if comparison["error"] is None:
+        assert comparison["significant"] == (comparison["pValue"] < comparison["alpha"]), comparison
+        verdict = "significant" if comparison["significant"] else "not significant"
+        assert re.search(rf"; [−+][\d.]+ % energy, {verdict} \(p = [\d.e-]+\)$", short), facts
     else:
-        assert "not compared with the previous measurement" in second and short.endswith("; not compared with the previous one"), facts
-    # :GreencoderReport: readable lines with joules by kind and the last measurement.
+        assert short.endswith(f"; not compared ({comparison['error']})"), facts
+    # :GreencoderReport: readable lines with joules by kind and the last measurement's numbers.
     report = facts["report"]
     assert re.search(r"Energy of completions:\s+[\d.]+ [mµk]?J estimated", report), report
     assert re.search(r"Measurements:\s+2\n", report) and re.search(r"Energy of benchmarks:\s+[\d.]+ [mµk]?J estimated", report)
-    assert "Last measurement:      squares(2000)\n  " in report and "\n  energy ESTIMATED from CPU time" in report
-    assert re.search(r"\n  [\d.]+ [mµ]?J ± [\d.]+ [mµn]?J per call\n  [\d.]+ [mµn]?s ± [\d.]+ [mµn]?s per call\n", report), report
-    # statusline(): "⚡ 1.23 mJ est · 2 compl · 1 meas", also drawn in Neovim's default statusline.
+    assert "Last measurement:      squares(2000)\n" in report, report
+    assert re.search(r"\n  energy per call  [\d.]+ [mµ]?J ± [\d.]+ [mµn]?J \(estimated\)\n"
+                     r"  time per call    [\d.]+ [mµn]?s ± [\d.]+ [mµn]?s\n", report), report
+    assert "\n  vs previous      " in report, report
+    # statusline(): "⚡ 1.23 mJ est · 2 compl · 2 meas", also drawn in Neovim's default statusline.
     assert re.fullmatch(r"⚡ [\d.]+ [mµk]?J est · \d+ compl · 2 meas", facts["statusline"]), facts["statusline"]
     assert facts["statusline"] in facts["statusline_drawn"]
     assert facts["restarted"] is True
@@ -94,4 +119,5 @@ def test_plugin_installed_on_packpath_completes_measures_reports_restarts(nvim, 
     assert facts["first_completion_tokens"] > 4 and 0 < facts["configured_tokens"] <= 4, facts
     assert "greencoder" in facts["health"] and "ERROR" not in facts["health"], facts["health"]
     assert facts["help_file"] == "greencoder.txt"
-    print(f"\nNeovim plugin session: {elapsed:.1f} s; {json.dumps(facts['timings'])}")
+    print(f"\nNeovim plugin session: {elapsed:.1f} s; {json.dumps(facts['timings'])}\n"
+          f"virtual text: {facts['diagnostic_virtual_text']}\nagain: {facts['second_virtual_text']}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -172,7 +173,6 @@ def user_settings(model_dir: Path) -> dict:
         "greencoder.benchMinSeconds": 0.05,
         "greencoder.benchCooldown": 0,
         "greencoder.meter": "estimate",
-        "greencoder.statusRefreshSeconds": 1,
         "editor.inlineSuggest.enabled": True,
         # A quiet, predictable workbench: no auto-save (the test reverts its typing), no welcome
         # page, no chat side bar, no update checks.
@@ -251,13 +251,24 @@ def test_vscode_inline_suggestion_and_measure_energy(e2e_tools, tiny_model_dir, 
 
     checks = seen.get("checks", {})
     for name in ("workbench", "fileOpen", "serverReady", "ghostText", "reverted", "measuredInStatusBar",
-                 "diagnostic", "report", "hover", "restart"):
+                 "diagnostic", "comparison", "report", "hover", "restart"):
         assert checks.get(name), f"check {name!r} failed: {context}"
     assert seen["ok"] and run.returncode == 0, context
     assert seen["ghostText"].strip(), context
     assert "completion" in seen["statusReady"], context
-    assert "squares" in seen["statusMeasured"] and "/call" in seen["statusMeasured"], context
-    assert "per call" in seen["problems"] and "squares" in seen["problems"], context
-    assert "energy per call" in seen["hover"], context
+    # Rendered by the extension from data: the ledger notification and the diagnostic's `data`.
+    assert re.search(r"squares [\d.]+ [mµnk]?J/call est\b", seen["statusMeasured"]), context
+    assert re.search(r"squares\(2000\): [\d.]+ [mµnk]?J ± [\d.]+ [mµnk]?J per call \(estimated\), [\d.]+ [mµn]?s ± ",
+                     seen["problems"]), context
+    comparison = seen["comparison"]
+    if "not compared (" not in comparison:
+        verdict = re.search(r"[−+]\d+\.\d % energy, (not significant|significant) \(p = ([\d.e-]+)\)", comparison)
+        assert verdict, context
+        # p < alpha (0.005 by default) is what "significant" means; anything else must say "not"
+        # (unless the shown p, two significant digits, is too close to alpha to tell).
+        p_value = float(verdict.group(2))
+        if abs(p_value - 0.005) > 0.0005:
+            assert (verdict.group(1) == "significant") == (p_value < 0.005), context
+    assert "energy per call" in seen["hover"] and "estimated" in seen["hover"], context
     assert "Completion energy" in seen["report"], context
     assert screenshot.is_file() and screenshot.stat().st_size > 10_000, context

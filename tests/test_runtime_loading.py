@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from conftest import INIT_TEXT
+
+from greencoder.core.errors import InputError
 
 
 def test_tiny_model_loads_as_a_real_causal_lm(tiny_runtime, tiny_model_dir):
@@ -68,3 +71,21 @@ def test_adapter_saved_by_plain_peft_loads_back_identically(tiny_model_dir, tiny
     ours = loaded.model.get_prompt_embedding_to_save("default")
     theirs = reference.get_prompt_embedding_to_save("default")
     assert torch.equal(ours, theirs)
+
+
+def test_auto_device_takes_cuda_then_an_apple_gpu_then_the_cpu(monkeypatch):
+    import torch
+
+    from greencoder.core import model_loading
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(model_loading, "mps_available", lambda: True)
+    assert model_loading.resolve_device("auto").type == "mps"
+    assert model_loading.resolve_device("mps").type == "mps"
+    assert model_loading.resolve_dtype("auto", torch.device("mps")) == torch.float16
+    monkeypatch.setattr(model_loading, "mps_available", lambda: False)
+    assert model_loading.resolve_device("auto").type == "cpu"
+    with pytest.raises(InputError, match="no Apple GPU"):
+        model_loading.resolve_device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert model_loading.resolve_device("auto").type == "cuda"

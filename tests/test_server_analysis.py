@@ -1,48 +1,60 @@
-"""Functions of a document are found off the event loop, once per version."""
+"""Functions of a document are found off the event loop, parsed once per version and updated
+incrementally from the previous version."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 
-from greencoder.core.languages import PYTHON
+from greencoder.core.languages import CPP, PYTHON
 from greencoder.server import analysis
-from greencoder.server.analysis import SourceAnalysis, innermost
+from greencoder.server.analysis import SourceAnalysis
 
 SOURCE = "def f(x):\n    return x\n\n\ndef g(y):\n    def h():\n        return y\n    return h\n"
 
 
-def test_functions_are_computed_once_per_version_and_off_the_event_loop(monkeypatch):
-    calls: list[str] = []
+def test_documents_are_parsed_once_per_version_off_the_event_loop(monkeypatch):
+    parses: list[tuple[str, str]] = []
     release = threading.Event()
-    real = analysis.functions_in
+    real = analysis.SourceDocument
 
-    def slow_functions_in(source, language):
-        calls.append(threading.current_thread().name)
-        assert release.wait(10)
-        return real(source, language)
+    class CountingDocument(real):
+        def __init__(self, text, language, **kwargs):
+            parses.append(("new", threading.current_thread().name))
+            assert release.wait(10)
+            super().__init__(text, language, **kwargs)
 
-    monkeypatch.setattr(analysis, "functions_in", slow_functions_in)
+        def updated(self, text, cancelled=None):
+            parses.append(("updated", threading.current_thread().name))
+            return super().updated(text, cancelled)
+
+    monkeypatch.setattr(analysis, "SourceDocument", CountingDocument)
 
     async def scenario():
         service = SourceAnalysis()
-        first = asyncio.ensure_future(service.functions("file:///a.py", 1, SOURCE, PYTHON))
-        second = asyncio.ensure_future(service.functions("file:///a.py", 1, SOURCE, PYTHON))
+        first = asyncio.ensure_future(service.function_at("file:///a.py", 1, SOURCE, PYTHON, 6))
+        second = asyncio.ensure_future(service.function_named("file:///a.py", 1, SOURCE, PYTHON, "f"))
         for _ in range(3):
-            await asyncio.sleep(0)  # the loop turns while the analysis is blocked in its thread
+            await asyncio.sleep(0)  # the loop turns while the parse is blocked in its thread
         assert not first.done()
         release.set()
-        spans_first, spans_second = await first, await second
-        third = await service.functions("file:///a.py", 2, SOURCE + "\n", PYTHON)
-        return spans_first, spans_second, third
+        at_line, named = await first, await second
+        every = await service.functions("file:///a.py", 1, SOURCE, PYTHON)
+        edited = SOURCE.replace("def g(y)", "def gee(y)")
+        renamed = await service.function_at("file:///a.py", 2, edited, PYTHON, 4)
+        return at_line, named, every, renamed
 
-    first, second, third = asyncio.run(scenario())
-    assert [s.name for s in first] == [s.name for s in second] == [s.name for s in third] == ["f", "g", "h"]
-    assert len(calls) == 2 and all(name.startswith("greencoder-analysis") for name in calls)
+    at_line, named, every, renamed = asyncio.run(scenario())
+    assert at_line.name == "h" and named.name == "f" and [s.name for s in every] == ["f", "g", "h"]
+    assert renamed.name == "gee"
+    assert [kind for kind, _ in parses] == ["new", "updated"]  # version 2 re-parsed from version 1's tree
+    assert all(thread.startswith("greencoder-analysis") for _, thread in parses)
 
 
-def test_innermost_function_of_a_line():
-    from greencoder.server.functions import functions_in
+def test_a_language_change_parses_afresh():
+    async def scenario():
+        service = SourceAnalysis()
+        await service.functions("file:///a", 1, SOURCE, PYTHON)
+        return await service.functions("file:///a", 2, "int f(int x) { return x; }\n", CPP)
 
-    spans = functions_in(SOURCE, PYTHON)
-    assert innermost(spans, 6).name == "h" and innermost(spans, 7).name == "g" and innermost(spans, 2) is None
+    assert [s.name for s in asyncio.run(scenario())] == ["f"]

@@ -13,7 +13,8 @@ from greencoder.core.languages import PYTHON
 from greencoder.core.meters.base import busy_loop
 from greencoder.core.meters.estimate import EstimateMeter
 from greencoder.server.cancellation import SUPERSEDED, CancelToken, Cancellations
-from greencoder.server.completions import CompletionService, CursorRequest, MeterChoice, offset_at
+from greencoder.server.completions import CompletionService, CursorRequest, MeterChoice
+from greencoder.server.documents import offset_at
 from greencoder.server.ledger import EnergyLedger
 from greencoder.server.settings import ServerSettings
 

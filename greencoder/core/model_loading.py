@@ -58,27 +58,43 @@ def first_line(error: BaseException) -> str:
     return type(error).__name__
 
 
+def mps_available() -> bool:
+    """Whether this PyTorch can run on an Apple GPU (Metal Performance Shaders)."""
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
 def resolve_device(device: str):
+    """`auto` takes CUDA, then an Apple GPU (where the default model runs far better than on a
+    laptop's CPU), then the CPU; a named device that is not there is an error."""
     import torch
 
     name = (device or "auto").strip().lower()
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if mps_available() else "cpu")
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise InputError(f"device {device!r} asked for, but torch sees no CUDA GPU on this machine")
         return torch.device(name)
+    if name == "mps":
+        if not mps_available():
+            raise InputError("device 'mps' asked for, but this PyTorch has no Apple GPU (MPS) backend here")
+        return torch.device("mps")
     if name == "cpu":
         return torch.device("cpu")
-    raise InputError(f"unknown device {device!r}: use auto, cpu, cuda or cuda:N")
+    raise InputError(f"unknown device {device!r}: use auto, cpu, cuda, cuda:N or mps")
 
 
 def resolve_dtype(dtype: str, device) -> Any:
     import torch
 
     name = (dtype or "auto").strip().lower()
-    if name == "auto":
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    if name == "auto":  # bf16 on CUDA; fp16 on Apple GPUs (bf16 needs macOS 14 there); fp32 on CPUs
+        return {"cuda": torch.bfloat16, "mps": torch.float16}.get(device.type, torch.float32)
     table = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
              "float16": torch.float16, "fp16": torch.float16}
     if name not in table:

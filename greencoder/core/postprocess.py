@@ -25,20 +25,15 @@ import builtins
 import re
 import symtable
 import warnings
-from typing import Iterator
+from collections.abc import Iterator
 
-from greencoder.core.languages import Language, get_language
+from greencoder.core.languages import CPP, JAVA, PYTHON, Language, get_language
+from greencoder.core.source.programs import body_bounds, last_function
 
 _FENCE = re.compile(r"^[ \t]*```[\w+#-]*[ \t]*$", re.MULTILINE)
 _IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 _BUILTINS = frozenset(dir(builtins))
 
-
-
-def _braced_signature(name: str = r"[A-Za-z_]\w*") -> str:
-    """`name(params) [const] [throws ...] {`, capturing the name. The parameter list may not contain
-    parentheses, so a word followed by `(` in a doc comment cannot start a match."""
-    return rf"({name})\s*\([^;{{}}()]*\)\s*(?:const\s*)?(?:throws[\w\s,.]*)?\{{"
 
 
 def clean_completion(language: Language | str, prompt: str, completion: str, entry_point: str | None = None) -> str:
@@ -66,11 +61,10 @@ def strip_fences(completion: str) -> tuple[str, bool]:
     return completion[: first.start()], False
 
 
-def last_function_name(prompt: str, python: bool) -> str | None:
+def last_function_name(prompt: str, language: Language) -> str | None:
     """Name of the function the prompt ends in (the entry point when none is given)."""
-    pattern = r"def\s+([A-Za-z_]\w*)\s*\(" if python else _braced_signature()
-    names = re.findall(pattern, prompt)
-    return names[-1] if names else None
+    span = last_function(prompt, language)
+    return span.name if span else None
 
 
 def identifiers(code: str) -> set[str]:
@@ -233,7 +227,7 @@ def _restated_python(code: str, entry_point: str) -> tuple[str, list[str]] | Non
 
 def clean_python(prompt: str, completion: str, entry_point: str | None = None) -> str:
     code, _ = strip_fences(completion)
-    entry = entry_point or last_function_name(prompt, python=True)
+    entry = entry_point or last_function_name(prompt, PYTHON)
     # The model restated the function only when its code starts at column 0; a continuation body
     # followed by a second `def entry(...)` keeps the continuation (the second copy is junk).
     first_code = next((line for line in code.splitlines() if _is_code(line)), "")
@@ -304,30 +298,25 @@ def brace_depth(code: str) -> int:
 
 def _starts_fresh_program(code: str, java: bool) -> bool:
     """Code that begins like a file (includes, imports, a class), after any leading comments."""
-    head = re.sub(r"^(?:\s+|//[^\n]*|/\*.*?\*/)*", "", code, flags=re.S)
+    head = re.sub(r"^(?:\s+|//[^\n]*|/\*.*?\*/)*", "", code, flags=re.DOTALL)
     starts = ("import ", "package ", "class ", "public class ", "@") if java else ("#include", "using namespace", "#define", "template")
     return head.startswith(starts)
 
 
-def _restated_body(code: str, entry: str) -> str | None:
-    """The text after the opening brace of `entry`'s definition in restated code.
-
-    The brace must be code: a restated doc comment such as `>>> factorize(8)` / `{2, 2, 2}` also
-    looks like a definition."""
-    pattern = re.compile(r"\b" + _braced_signature(re.escape(entry)))
-    code_braces = {position for position, char in brace_events(code) if char == "{"}
-    for match in pattern.finditer(code):
-        if match.end() - 1 in code_braces:
-            return code[match.end() :]
-    return None
+def _restated_body(code: str, entry: str, language: Language) -> str | None:
+    """The text after the opening brace of `entry`'s definition in restated code (found by the
+    source model, so a restated doc comment such as `>>> factorize(8)` / `{2, 2, 2}` is no definition)."""
+    bounds = body_bounds(code, language, entry)
+    return code[bounds[0] :] if bounds else None
 
 
 def clean_braced(prompt: str, completion: str, entry_point: str | None = None, java: bool = False) -> str:
     code, fenced = strip_fences(completion)
     depth = brace_depth(prompt)
+    language = JAVA if java else CPP
     if fenced or _starts_fresh_program(code, java):
-        entry = entry_point or last_function_name(prompt, python=False)
-        body = _restated_body(code, entry) if entry else None
+        entry = entry_point or last_function_name(prompt, language)
+        body = _restated_body(code, entry, language) if entry else None
         if body is not None:  # the prompt already ends the signature's line
             code = body[1:] if prompt.endswith("\n") and body.startswith("\n") else body
     if depth <= 0:
@@ -383,7 +372,7 @@ def _java_class_tail(code: str, method_end: int) -> str:
 
 def _java_header(text: str) -> str:
     """A member's text without comments and annotations (whose arguments may contain `=` or `(`)."""
-    text = re.sub(r"//[^\n]*|/\*.*?\*/", "", text, flags=re.S)
+    text = re.sub(r"//[^\n]*|/\*.*?\*/", "", text, flags=re.DOTALL)
     return re.sub(r"@[\w.]+\s*(?:\([^)]*\))?", "", text)
 
 

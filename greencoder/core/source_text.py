@@ -1,21 +1,23 @@
-"""Reading C-family source text without a parser: blank comments and literals, find Java types.
+"""Deprecated: reading C-family text without a parser. Use `greencoder.core.source.programs`.
 
-Shared by the sandbox (file and main-class names for javac/java) and the measurement harness, so
-both agree on which class a file declares.
+What replaces what (the callers in measurement/, sandbox/ and evaluation/ switch, then this module
+goes):
+- `blank_comments_and_strings(code)` -> `programs.blank_comments_and_strings(code, language)`, or
+  better the question it serves: `defines_function`, `calls_function`, `body_bounds`,
+  `java_package_range`.
+- `java_public_class(source)` -> `programs.java_public_class(source)` (already delegated here).
 """
 
 from __future__ import annotations
 
 import re
 
+from greencoder.core.source.programs import java_public_class
+
 _BLANKABLE = re.compile(
     r'"""[\s\S]*?"""'  # Java text block
     r"|//[^\n]*|/\*[\s\S]*?(?:\*/|$)"  # comments
     r'|"(?:\\.|[^"\\\n])*"|\'(?:\\.|[^\'\\\n])*\''  # string and character literals
-)
-_PUBLIC_TYPE = re.compile(
-    r"\bpublic\s+(?:(?:abstract|final|strictfp|sealed|non-sealed)\s+)*(?:class|interface|enum|record|@interface)\s+"
-    r"([A-Za-z_$][\w$]*)"
 )
 
 
@@ -25,11 +27,4 @@ def blank_comments_and_strings(code: str) -> str:
     return _BLANKABLE.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), code)
 
 
-def java_public_class(source: str) -> str | None:
-    """The top-level public type's name, which javac requires as the file name."""
-    code = blank_comments_and_strings(source)
-    for match in _PUBLIC_TYPE.finditer(code):
-        before = code[: match.start()]
-        if before.count("{") == before.count("}"):
-            return match.group(1)
-    return None
+__all__ = ["blank_comments_and_strings", "java_public_class"]

@@ -12,23 +12,23 @@ the prompt, cleaning the text) runs there too, and all of it is charged to the c
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 from greencoder.core.completion import CompletionSettings, complete_at
 from greencoder.core.languages import Language
 from greencoder.core.meters.base import RunUsage
 from greencoder.core.prompt import INSTRUCTION
-from greencoder.server.cancellation import CancelToken, Cancellations
+from greencoder.server.cancellation import CancelToken, Cancellations, raise_if_cancelled
+from greencoder.server.documents import offset_at
 from greencoder.server.ledger import EnergyLedger
 from greencoder.server.model_host import ModelHost
+from greencoder.server.power_policy import PowerPolicy, PowerWatch
 from greencoder.server.settings import ServerSettings
-
-_LINE_BREAK = re.compile(r"\r\n|\r|\n")
-
+from greencoder.server.suggestions import SuggestionMemory
+from greencoder.server.typing_rhythm import TypingRhythm
 
 @dataclass(frozen=True)
 class Suggestion:
@@ -43,6 +43,8 @@ class Suggestion:
     stop_reason: str
     threads: int
     """torch threads of the thread that generated (the `threads` setting, applied there)."""
+    id: str = ""
+    """The shown suggestion this answers with (its continuations while typing along keep it)."""
 
     def detail(self) -> str:
         return (f"greencoder · {self.tokens} tokens · {self.milliseconds:.0f} ms · {self.joules:.3g} J "
@@ -51,7 +53,7 @@ class Suggestion:
     def data(self) -> dict:
         return {"tokens": self.tokens, "milliseconds": round(self.milliseconds, 1), "cpuSeconds": round(self.cpu_seconds, 4),
                 "joules": self.joules, "energyKind": self.energy_kind, "meter": self.meter,
-                "stopReason": self.stop_reason, "threads": self.threads}
+                "stopReason": self.stop_reason, "threads": self.threads, "suggestionId": self.id}
 
 
 @dataclass(frozen=True)
@@ -65,27 +67,9 @@ class CursorRequest:
     """In the client's units (UTF-16 by default)."""
     codec: object
     language: Language
-
-
-def offset_at(text: str, line: int, character: int, codec) -> int:
-    """Offset of an LSP position (line breaks \\n, \\r\\n, \\r only; `character` in the codec's units),
-    clamped to the document as LSP asks."""
-    start = 0
-    if line > 0:
-        for count, match in enumerate(_LINE_BREAK.finditer(text), 1):
-            if count == line:
-                start = match.end()
-                break
-        else:
-            return len(text)
-    found = _LINE_BREAK.search(text, start)
-    end = found.start() if found else len(text)
-    units = 0
-    for index in range(start, end):  # client units (UTF-16 by default) to code points
-        if units >= character:
-            return index
-        units += codec.client_num_units(text[index])
-    return end
+    explicit: bool = True
+    """Asked for by the user (a key), not triggered by typing: still answered on battery's `explicit`."""
+    offset: int | None = None
 
 
 def with_instruction(text: str, offset: int, language: Language) -> tuple[str, int]:
@@ -134,43 +118,72 @@ class MeterChoice:
 
 
 class CompletionService:
+    """Suggestions for the editor: typed-ahead answers, debounce, power policy, one generation per
+    document on one worker thread, everything charged to the ledger."""
+
     def __init__(self, host: ModelHost, ledger: EnergyLedger, settings: Callable[[], ServerSettings],
-                 meter: Callable[[], MeterChoice], cancellations: Cancellations | None = None):
+                 meter: Callable[[], MeterChoice], cancellations: Cancellations | None = None,
+                 power: PowerWatch | None = None, rhythm: TypingRhythm | None = None):
         self.host = host
         self.ledger = ledger
         self.settings = settings
         self.meter = meter
         self.cancellations = cancellations or Cancellations()
+        self.power = power or PowerWatch()
+        self.rhythm = rhythm or TypingRhythm()
+        self.memory = SuggestionMemory()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="greencoder-generate")
 
-    async def suggest(self, request: CursorRequest) -> Suggestion | None:
-        """The suggestion at the cursor, or None (model not ready, nothing to add). Raises
-        `Cancelled` when superseded, edited away or cancelled."""
-        from greencoder.server.cancellation import raise_if_cancelled
+    def policy(self) -> PowerPolicy:
+        return self.power.policy(self.settings().on_battery)
 
+    async def suggest(self, request: CursorRequest) -> Suggestion | None:
+        """The suggestion at the cursor, or None (model not ready, held back on battery, nothing to
+        add). Raises RequestCancelled when superseded, edited away or cancelled."""
         runtime = self.host.runtime
         if runtime is None:
             return None
         settings = self.settings()
+        offset = offset_at(request.text, request.line, request.character, request.codec)
+        continued = self.memory.continuation(request.key, request.text, offset)
+        if continued is not None:  # typing along the suggestion on screen: its rest, no generation
+            shown, rest = continued
+            self.ledger.add_typed_ahead()
+            return Suggestion(rest, shown.multiline, 0, 0.0, 0.0, 0.0, "none", "none", "typed ahead", 0, shown.id)
+        policy = self.policy()
+        if not policy.allows(request.explicit):
+            return None
+        settings = policy.apply(settings)
         key = ("generation", request.key)
         token = self.cancellations.begin(key)
         try:
-            if settings.debounce_ms:
-                await asyncio.sleep(settings.debounce_ms / 1000)
+            wait = self.rhythm.wait_seconds(request.key, settings.debounce_ms, policy.debounce_factor)
+            if wait > 0:
+                await asyncio.sleep(wait)
             raise_if_cancelled(token)
-            future = asyncio.get_running_loop().run_in_executor(self._executor, self._generate, runtime, request,
-                                                                settings, token)
+            future = asyncio.get_running_loop().run_in_executor(
+                self._executor, self._generate, runtime, replace(request, offset=offset), settings, token,
+                policy.single_line)
             try:
                 suggestion = await future
             except asyncio.CancelledError:
                 token.cancel()  # $/cancelRequest: stop the model, not just the wait
                 raise
             raise_if_cancelled(token)
+            if suggestion is not None:
+                shown = self.memory.remember(request.key, request.text, offset, suggestion.text, suggestion.multiline)
+                suggestion = replace(suggestion, id=shown.id)
+                self.ledger.add_shown(shown.id, len(suggestion.text))
             return suggestion
         finally:
             self.cancellations.end(key, token)
 
-    def _generate(self, runtime, request: CursorRequest, settings: ServerSettings, token: CancelToken) -> Suggestion | None:
+    def forget(self, key: str) -> None:
+        self.memory.forget(key)
+        self.rhythm.forget(key)
+
+    def _generate(self, runtime, request: CursorRequest, settings: ServerSettings, token: CancelToken,
+                  single_line: bool = False) -> Suggestion | None:
         if token.is_set():
             return None
         wall_start, cpu_start = time.perf_counter(), time.process_time()
@@ -178,17 +191,21 @@ class CompletionService:
         selected = self.meter()  # the first call validates meters (a busy loop): charged here too
         session = selected.meter.start()
         text = request.text
-        offset = offset_at(text, request.line, request.character, request.codec)
+        offset = request.offset if request.offset is not None else offset_at(text, request.line, request.character,
+                                                                            request.codec)
         if settings.instruction:
             text, offset = with_instruction(text, offset, request.language)
         result = complete_at(runtime, text, offset, request.language,
-                             CompletionSettings(settings.max_new_tokens, settings.context_tokens, use_fim=settings.fim), token)
+                             CompletionSettings(settings.max_new_tokens, settings.context_tokens, use_fim=settings.fim,
+                                                single_line=single_line), token)
         generation = result.generation
         wall, cpu = time.perf_counter() - wall_start, time.process_time() - cpu_start
         reading = session.stop(RunUsage(cpu_seconds=cpu, wall_seconds=wall, cpu_source="rusage"))
         joules = reading.joules + selected.take_validation_joules(reading.kind)
         cancelled = generation.stop_reason == "cancelled" or token.is_set()
-        self.ledger.add_completion(generation.new_tokens, wall, joules, reading.kind, cancelled, cpu_seconds=cpu)
+        self.ledger.add_completion(generation.new_tokens, wall, joules, reading.kind, cancelled, cpu_seconds=cpu,
+                                   prefill_tokens=getattr(generation, "prefill_tokens", generation.prompt_tokens),
+                                   prefill_tokens_saved=getattr(generation, "reused_tokens", 0))
         if cancelled or not result.text.strip():
             return None
         return Suggestion(result.text, result.multiline, generation.new_tokens, wall * 1000, cpu, joules, reading.kind,

@@ -9,9 +9,11 @@ not just the model's forward passes: choosing the meter, building the prompt and
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
+
+MAX_TRACKED_SUGGESTIONS = 2048
 
 
 @dataclass
@@ -26,12 +28,23 @@ class EnergyLedger:
     measurements: int = 0
     measured_joules: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     last_measurement: dict | None = None
+    prefill_tokens: int = 0
+    """Tokens the model had to read (prompt tokens not found in its cache)."""
+    prefill_tokens_saved: int = 0
+    """Prompt tokens served from the cache of an earlier request instead of read again."""
+    typed_ahead: int = 0
+    """Requests answered with the rest of a suggestion the user was typing along, without generating."""
+    suggestions_shown: int = 0
+    suggestions_accepted: int = 0
+    characters_accepted: int = 0
+    _suggestion_lengths: "OrderedDict[str, int]" = field(default_factory=OrderedDict, repr=False)
+    _accepted_characters: dict[str, int] = field(default_factory=dict, repr=False)
     listener: Callable[[], None] | None = field(default=None, repr=False)
     """Called (from any thread) after every change."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add_completion(self, tokens: int, seconds: float, joules: float, kind: str, cancelled: bool = False,
-                       cpu_seconds: float = 0.0) -> None:
+                       cpu_seconds: float = 0.0, prefill_tokens: int = 0, prefill_tokens_saved: int = 0) -> None:
         with self._lock:
             self.completions += 1
             self.cancelled += cancelled
@@ -39,7 +52,45 @@ class EnergyLedger:
             self.completion_seconds += seconds
             self.completion_cpu_seconds += cpu_seconds
             self.completion_joules[kind] += joules
+            self.prefill_tokens += prefill_tokens
+            self.prefill_tokens_saved += prefill_tokens_saved
         self._changed()
+
+    def add_shown(self, suggestion_id: str, characters: int) -> None:
+        """A new suggestion reached the editor (its continuations while typing along are not new)."""
+        with self._lock:
+            self.suggestions_shown += 1
+            self._suggestion_lengths[suggestion_id] = characters
+            while len(self._suggestion_lengths) > MAX_TRACKED_SUGGESTIONS:
+                old, _ = self._suggestion_lengths.popitem(last=False)
+                self._accepted_characters.pop(old, None)
+        self._changed()
+
+    def add_typed_ahead(self) -> None:
+        with self._lock:
+            self.typed_ahead += 1
+        self._changed()
+
+    def add_accept(self, suggestion_id: str, characters: int | None = None) -> bool:
+        """The user accepted `characters` of a shown suggestion (all of it when None): a whole accept
+        (the item's command) or a partial one (a word, a line). Accepting more of the same suggestion
+        later counts only the new characters; an unknown id counts nothing. True when counted."""
+        with self._lock:
+            length = self._suggestion_lengths.get(suggestion_id)
+            if length is None:
+                return False
+            accepted = length if characters is None else max(0, min(int(characters), length))
+            before = self._accepted_characters.get(suggestion_id)
+            if before is None:
+                self.suggestions_accepted += 1
+                before = 0
+            if accepted > before:
+                self.characters_accepted += accepted - before
+                self._accepted_characters[suggestion_id] = accepted
+            else:
+                self._accepted_characters.setdefault(suggestion_id, before)
+        self._changed()
+        return True
 
     def add_measurement(self, summary: dict, joules: float, kind: str) -> None:
         with self._lock:
@@ -64,4 +115,13 @@ class EnergyLedger:
                 "measurements": self.measurements,
                 "measuredJoules": {k: round(v, 6) for k, v in self.measured_joules.items()},
                 "lastMeasurement": self.last_measurement,
+                "prefillTokens": self.prefill_tokens,
+                "prefillTokensSaved": self.prefill_tokens_saved,
+                "typedAhead": self.typed_ahead,
+                "suggestionsShown": self.suggestions_shown,
+                "suggestionsAccepted": self.suggestions_accepted,
+                "charactersAccepted": self.characters_accepted,
+                "joulesPerAcceptedCharacter": {
+                    kind: (joules / self.characters_accepted if self.characters_accepted else None)
+                    for kind, joules in self.completion_joules.items()},
             }

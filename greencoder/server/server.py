@@ -26,14 +26,14 @@ from typing import Any, Callable
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
-from pygls.exceptions import JsonRpcInvalidParams
+from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
 from pygls.lsp.server import LanguageServer
 
 from greencoder import __version__
 from greencoder.core.completion import MIN_CONTEXT_BUDGET
 from greencoder.core.errors import GreencoderError, InputError
 from greencoder.core.languages import Language, get_language, language_for_path
-from greencoder.server.analysis import SourceAnalysis, innermost
+from greencoder.server.analysis import SourceAnalysis
 from greencoder.server.cancellation import EDITED, Cancellations
 from greencoder.server.completions import CompletionService, CursorRequest, MeterChoice, Suggestion
 from greencoder.server.documents import LspWorkspace, document_key
@@ -41,37 +41,22 @@ from greencoder.server.functions import FunctionSpan, bench_template
 from greencoder.server.ledger import EnergyLedger
 from greencoder.server.measuring import MeasurementOrchestrator
 from greencoder.server.model_host import LoadEvent, ModelHost
-from greencoder.server.settings import SECTION, ServerSettings, check_against_model, merge
+from greencoder.server.protocol import GreencoderProtocol
+from greencoder.server.settings import SECTION, ServerSettings, check_against_model, merge, plain
 
 ENERGY_REPORT = "greencoder/energyReport"
 LEDGER_NOTIFICATION = "greencoder/ledger"
 MEASURE_COMMAND = "greencoder.measureEnergy"
+ACCEPT_COMMAND = "greencoder.acceptSuggestion"
+PARTIAL_ACCEPT = "greencoder/didPartiallyAcceptCompletion"
 logger = logging.getLogger("greencoder.server")
-
-
-def _protocol_class():
-    """pygls's protocol, except that a request whose params cannot be read still gets an error
-    response (pygls only logs it), so a client never waits forever on a malformed request."""
-    from pygls.exceptions import JsonRpcException
-    from pygls.protocol import LanguageServerProtocol
-
-    class AnsweringProtocol(LanguageServerProtocol):
-        def structure_message(self, data):
-            try:
-                return super().structure_message(data)
-            except JsonRpcException as error:
-                if isinstance(data, dict) and "id" in data and "method" in data:
-                    self._send_response(data["id"], None, error.to_response_error())
-                raise
-
-    return AnsweringProtocol
 
 
 class GreencoderLanguageServer(LanguageServer):
     """The session: settings, model, ledger and the services the handlers call."""
 
     def __init__(self, defaults: ServerSettings):
-        super().__init__("greencoder", __version__, protocol_cls=_protocol_class())
+        super().__init__("greencoder", __version__, protocol_cls=GreencoderProtocol)
         self.settings = defaults
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started_loading = False
@@ -109,7 +94,7 @@ class GreencoderLanguageServer(LanguageServer):
     # ------------------------------------------------------------------ ledger
 
     def ledger_report(self) -> dict:
-        return {**self.ledger.report(), "model": self.host.state}
+        return {**self.ledger.report(), "model": self.host.state, "power": self.completions.policy().to_dict()}
 
     def ledger_changed(self) -> None:
         """Push the ledger to the client, at most once per turn of the event loop (from any thread)."""
@@ -225,16 +210,17 @@ class GreencoderLanguageServer(LanguageServer):
         if found is None:
             return None
         document, language = found
-        span = innermost(await self.functions(document, language), line)
+        span = await self.analysis.function_at(document_key(document.uri), document.version, document.source, language,
+                                               line)
         return (document, language, span) if span else None
 
-    async def suggestion(self, uri: str, position: types.Position) -> Suggestion | None:
+    async def suggestion(self, uri: str, position: types.Position, explicit: bool = True) -> Suggestion | None:
         found = self.open_document(uri)
         if found is None:
             return None
         document, language = found
         request = CursorRequest(document_key(uri), document.source, position.line, position.character,
-                                document.position_codec, language)
+                                document.position_codec, language, explicit)
         try:
             return await self.completions.suggest(request)
         except GreencoderError as exc:
@@ -284,6 +270,9 @@ def initialize(ls: GreencoderLanguageServer, params: types.InitializeParams) -> 
 async def initialized(ls: GreencoderLanguageServer, params: types.InitializedParams) -> None:
     if ls.started_loading:
         return  # a repeated `initialized` loads nothing again
+    from greencoder.core.languages import CPP, JAVA, PYTHON
+
+    ls.analysis.warm_up((PYTHON, CPP, JAVA))
     if ls.capability("workspace.configuration", False):
         try:
             answer = await asyncio.wait_for(ls.workspace_configuration_async(
@@ -311,8 +300,10 @@ async def did_change_configuration(ls: GreencoderLanguageServer, params: types.D
 
 @feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: GreencoderLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
-    """An edit makes the running generation's context stale: stop it."""
-    ls.cancellations.cancel(("generation", document_key(params.text_document.uri)), EDITED)
+    """An edit makes the running generation's context stale: stop it. Its timing teaches the debounce."""
+    key = document_key(params.text_document.uri)
+    ls.completions.rhythm.keystroke(key)
+    ls.cancellations.cancel(("generation", key), EDITED)
 
 
 @feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -320,11 +311,14 @@ def did_close(ls: GreencoderLanguageServer, params: types.DidCloseTextDocumentPa
     key = document_key(params.text_document.uri)
     ls.cancellations.cancel(("generation", key))
     ls.analysis.forget(key)
+    ls.completions.forget(key)
 
 
 @feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", ":", "{"]))
 async def completion(ls: GreencoderLanguageServer, params: types.CompletionParams) -> types.CompletionList:
-    suggestion = await ls.suggestion(params.text_document.uri, params.position)
+    context = params.context
+    explicit = context is None or context.trigger_kind == types.CompletionTriggerKind.Invoked
+    suggestion = await ls.suggestion(params.text_document.uri, params.position, explicit)
     if suggestion is None:
         return types.CompletionList(is_incomplete=True, items=[])
     label = next((line.strip() for line in suggestion.text.splitlines() if line.strip()), suggestion.text)
@@ -337,18 +331,49 @@ async def completion(ls: GreencoderLanguageServer, params: types.CompletionParam
         text_edit=types.TextEdit(range=types.Range(start=position, end=position), new_text=suggestion.text),
         filter_text=label[:80],
         data=suggestion.data(),
+        command=accept_command(suggestion.id),
     )
     return types.CompletionList(is_incomplete=True, items=[item])
 
 
 @feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
 async def inline_completion(ls: GreencoderLanguageServer, params: types.InlineCompletionParams) -> types.InlineCompletionList:
-    suggestion = await ls.suggestion(params.text_document.uri, params.position)
+    explicit = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+    suggestion = await ls.suggestion(params.text_document.uri, params.position, explicit)
     if suggestion is None:
         return types.InlineCompletionList(items=[])
     position = params.position
     return types.InlineCompletionList(items=[types.InlineCompletionItem(
-        insert_text=suggestion.text, range=types.Range(start=position, end=position))])
+        insert_text=suggestion.text, range=types.Range(start=position, end=position),
+        command=accept_command(suggestion.id))])
+
+
+def accept_command(suggestion_id: str) -> types.Command | None:
+    """Run by the editor when the user accepts the item: the ledger counts accepted characters."""
+    if not suggestion_id:
+        return None
+    return types.Command(title="greencoder: suggestion accepted", command=ACCEPT_COMMAND, arguments=[suggestion_id])
+
+
+def accept_suggestion(ls: GreencoderLanguageServer, *arguments) -> bool:
+    """[suggestion id] for a whole accept, [suggestion id, characters] for part of it."""
+    args = list(arguments)
+    if not args or not isinstance(args[0], str):
+        raise JsonRpcInvalidParams(f"{ACCEPT_COMMAND} needs [suggestion id, characters accepted?]")
+    characters = args[1] if len(args) > 1 else None
+    if characters is not None and (isinstance(characters, bool) or not isinstance(characters, int) or characters < 0):
+        raise JsonRpcInvalidParams(f"{ACCEPT_COMMAND}: characters must be a non-negative integer, got {characters!r}")
+    return ls.ledger.add_accept(args[0], characters)
+
+
+@feature(PARTIAL_ACCEPT)
+def partially_accepted(ls: GreencoderLanguageServer, params: Any) -> None:
+    """`{suggestionId, acceptedLength}`: the user accepted the first `acceptedLength` characters (a
+    word, a line) of a suggestion, as Copilot's server is told of partial accepts."""
+    values = plain(params) if params is not None else {}
+    suggestion_id, length = values.get("suggestionId"), values.get("acceptedLength")
+    if isinstance(suggestion_id, str) and isinstance(length, int) and not isinstance(length, bool) and length >= 0:
+        ls.ledger.add_accept(suggestion_id, length)
 
 
 @feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(
@@ -380,16 +405,16 @@ async def measure_energy(ls: GreencoderLanguageServer, *arguments) -> dict:
     if found is None:
         raise InputError(f"{uri} is not an open Python, C++ or Java document")
     document, language = found
-    spans = await ls.functions(document, language)
+    key, version, source = document_key(document.uri), document.version, document.source
     if isinstance(target, str):
-        span = next((s for s in spans if s.name == target), None)
+        span = await ls.analysis.function_named(key, version, source, language, target)
     else:
         line = getattr(target, "line", None)
         if line is None and isinstance(target, dict):
             line = target.get("line")
         if line is not None and (isinstance(line, bool) or not isinstance(line, int) or line < 0):
             raise JsonRpcInvalidParams(f"{MEASURE_COMMAND}: line must be a non-negative integer, got {line!r}")
-        span = innermost(spans, line or 0)
+        span = await ls.analysis.function_at(key, version, source, language, line or 0)
     if span is None:
         raise InputError("no Python, C++ or Java function at the cursor")
     return await ls.measurements.start(uri, document.source, language, span)
@@ -419,10 +444,22 @@ def energy_report(ls: GreencoderLanguageServer, params: Any) -> dict:
     return ls.ledger_report()
 
 
+class _NoTracebackForCancelledRequests(logging.Filter):
+    """pygls logs every error response with its traceback; a superseded or cancelled completion is
+    routine (one per keystroke), not an error, so it is not logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], JsonRpcRequestCancelled))
+
+
 def build_server(defaults: ServerSettings | None = None) -> GreencoderLanguageServer:
     """A server with every handler of this module registered."""
+    rpc_logger = logging.getLogger("pygls.protocol.json_rpc")
+    if not any(isinstance(f, _NoTracebackForCancelledRequests) for f in rpc_logger.filters):
+        rpc_logger.addFilter(_NoTracebackForCancelledRequests())
     server = GreencoderLanguageServer(defaults or ServerSettings())
     for method, options, handler in HANDLERS:
         server.feature(method, options)(handler)
     server.command(MEASURE_COMMAND)(measure_energy)
+    server.command(ACCEPT_COMMAND)(accept_suggestion)
     return server

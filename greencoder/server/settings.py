@@ -77,9 +77,13 @@ class ServerSettings:
     max_new_tokens: int = setting(128, "Most tokens one suggestion may generate.", low=1, high=4096)
     context_tokens: int = setting(
         1024, "Tokens of the file around the cursor given to the model.", low=16, high=1_000_000)
-    debounce_ms: int = setting(
-        75, "Wait this long after the last keystroke before generating (a newer request cancels an older one).",
+    debounce_ms: int | None = setting(
+        None, "Wait this long after the last keystroke before generating (a newer request cancels an older "
+        "one). Null: adapt to your typing (a little longer than your usual gap between keys).",
         low=0, high=10_000)
+    on_battery: str = setting(
+        "reduce", "On battery power: `keep` generating as usual, `reduce` (wait longer, one line, at most 32 "
+        "tokens) or `explicit` (only completions you ask for).", choices=("keep", "reduce", "explicit"))
     instruction: bool = setting(
         False, "Put the energy-efficiency instruction as a comment before the editor context.")
     fim: bool = setting(

@@ -18,16 +18,18 @@
 -- folders (else Neovim's lsp.log and shada land in $HOME).
 --
 -- What it does, as an editor user would: opens FILE (filetype python), starts the server with
--- fast measurement settings, waits for `initialized` and for the model (polling the custom
--- request `greencoder/energyReport` until model == "ready"); asks `textDocument/completion` at the
+-- fast measurement settings and a handler for the server's `greencoder/ledger` notification,
+-- waits for `initialized` and for the model (a pushed ledger with model == "ready"); asks `textDocument/completion` at the
 -- cursor and checks an item carries `data.energyKind == "estimated"`; asks
 -- `textDocument/inlineCompletion` (triggerKind Invoked) and checks a non-empty insertText; then,
 -- with `vim.lsp.inline_completion` enabled, enters Insert mode at the cursor, waits for Neovim's own
 -- ghost text and accepts it with `vim.lsp.inline_completion.get()` (bound to <Tab> in Insert mode,
 -- as `:help vim.lsp.inline_completion.get()` suggests), leaves Insert mode and checks the buffer
 -- grew, then undoes the acceptance (`u`); asks `textDocument/codeAction` on the function, runs
--- "Measure energy of `f`" and waits for the greencoder diagnostic with "per call" in it; asks
--- `textDocument/hover` on the function's name; records the work-done progress Neovim saw.
+-- "Measure energy of `f`" and waits for the greencoder diagnostic carrying the measurement as
+-- `data`, and for the pushed ledger that counts it; asks `textDocument/hover` on the function's
+-- name; records the work-done progress Neovim saw. Every wait is on a condition a handler or
+-- Neovim sets, never a fixed sleep.
 --
 -- Success: one JSON line on stdout, {"completion_items": n, "completion_energy_kind": ..., "inline_text": ...,
 -- "ghost_text": ..., "accepted": true, "accepted_lines": n, "undone": true, "action": ...,
@@ -141,10 +143,21 @@ local function main()
     end,
   })
 
+  -- The ledger the server pushes whenever it changes (greencoder/ledger): every one is kept.
+  local ledgers = {}
+  local function ledger()
+    return ledgers[#ledgers]
+  end
+
   -- Start the server and attach it to the buffer.
   local client_id = vim.lsp.start({
     name = 'greencoder',
     cmd = cmd,
+    handlers = {
+      ['greencoder/ledger'] = function(_, result)
+        ledgers[#ledgers + 1] = result
+      end,
+    },
     root_dir = vim.fs.dirname(file),
     init_options = {
       benchRuns = 8,
@@ -164,13 +177,13 @@ local function main()
   check(vim.lsp.buf_is_attached(bufnr, client.id), 'the client is not attached to the buffer')
   mark('initialized')
 
-  -- Wait for the model (the server loads it in the background after `initialized`).
+  -- Wait for the model (the server loads it in the background after `initialized` and pushes
+  -- the ledger when its state changes).
   local state
   local ready = vim.wait(150000, function()
-    local response = client:request_sync('greencoder/energyReport', vim.empty_dict(), 5000, bufnr)
-    state = response and response.result and response.result.model
+    state = ledger() and ledger().model
     return state == 'ready' or state == 'failed' or client:is_stopped()
-  end, 200)
+  end, 20)
   check(ready and state == 'ready', 'the model is not ready: ' .. tostring(state))
   mark('model_ready')
 
@@ -303,20 +316,22 @@ local function main()
   check(not exec.err, 'workspace/executeCommand failed: ' .. vim.inspect(exec.err))
   check(type(exec.result) == 'table' and exec.result.started, 'the measurement did not start: ' .. vim.inspect(exec.result))
 
-  local diagnostic
+  local diagnostic, data
   vim.wait(150000, function()
     for _, d in ipairs(vim.diagnostic.get(bufnr)) do
-      if d.source == 'greencoder' then
-        diagnostic = d
+      local lsp = d.user_data and d.user_data.lsp
+      if d.source == 'greencoder' and lsp and type(lsp.data) == 'table' and lsp.data.kind == 'greencoder.measurement' then
+        diagnostic, data = d, lsp.data
         return true
       end
     end
     return client:is_stopped()
-  end, 100)
-  check(diagnostic, 'no greencoder diagnostic arrived')
-  check(diagnostic.message:find('per call', 1, true),
-    'the greencoder diagnostic is not a measurement: ' .. diagnostic.message)
+  end, 20)
+  check(diagnostic, 'no greencoder diagnostic with a measurement as data arrived: ' .. vim.inspect(vim.diagnostic.get(bufnr)))
   mark('diagnostic')
+  -- The ledger pushed after the measurement counts it and carries the same data.
+  check(vim.wait(10000, function() return ledger() and ledger().measurements == 1 end, 20),
+    'no pushed ledger counting the measurement: ' .. vim.inspect(ledger()))
 
   -- Hover on the function's name shows the measurement.
   local hover_params = {
@@ -343,6 +358,9 @@ local function main()
     action = action.title,
     measure_started = exec.result,
     diagnostic = diagnostic.message,
+    diagnostic_data = data,
+    ledger_last_measurement = ledger().lastMeasurement,
+    ledger_models = vim.tbl_map(function(l) return l.model end, ledgers),
     diagnostic_line = diagnostic.lnum,
     diagnostic_col = diagnostic.col,
     diagnostic_severity = diagnostic.severity,

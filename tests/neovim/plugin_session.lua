@@ -17,10 +17,12 @@
 -- vim.lsp.enable on FileType python) and the model; presses <Tab> with no suggestion (the plugin
 -- must fall back to the <Tab> mapping that existed before it: here one that types ORIG); waits for
 -- ghost text in Insert mode and accepts it with <Tab>; undoes; :GreencoderMeasure in the function
--- until the "per call" diagnostic (its short virtual text), and again (compared with the first);
--- :GreencoderReport (floating window); statusline(); :GreencoderRestart until a new client is
--- attached and its model ready; configure({ maxNewTokens = 4 }) on the running server;
--- :checkhealth greencoder; :help greencoder-commands.
+-- until the measurement's diagnostic (its data, and the virtual text the plugin draws from it), and
+-- again (compared with the first); :GreencoderReport (floating window); statusline(), fed by the
+-- server's greencoder/ledger pushes; :GreencoderRestart until a new client is attached and its
+-- model ready; configure({ maxNewTokens = 4 }) on the running server; :checkhealth greencoder;
+-- :help greencoder-commands. Every wait is on a condition the plugin or the server sets (the
+-- pushed ledger, a diagnostic, an extmark), never a fixed sleep.
 -- Success: one JSON line of facts on stdout, exit 0. Failure: "FAILED: why" on stderr, exit 1;
 -- past timeout_ms: "timeout" on stderr, exit 3.
 
@@ -97,14 +99,36 @@ local function wait_ready(bufnr, old_id)
     return client ~= nil and client.id ~= old_id and client.initialized
   end, 50), 'no initialized greencoder client attached to the buffer' .. (old_id and ' after the restart' or ''))
   mark(old_id and 'restart_attached' or 'attached')
+  -- The model's state arrives with the ledger the server pushes (greencoder/ledger).
   local state
   local ready = vim.wait(150000, function()
-    local response = client:request_sync('greencoder/energyReport', vim.empty_dict(), 5000, bufnr)
-    state = response and response.result and response.result.model
+    local report = require('greencoder').last_report(client)
+    state = report and report.model
     return state == 'ready' or state == 'failed' or client:is_stopped()
-  end, 200)
+  end, 50)
   check(ready and state == 'ready', 'the model is not ready: ' .. tostring(state))
   return client
+end
+
+--- The greencoder diagnostic from a measurement (its `data` says so), other than `not_this`.
+local function measurement_diagnostic(bufnr, not_this)
+  for _, d in ipairs(vim.diagnostic.get(bufnr)) do
+    local data = d.user_data and d.user_data.lsp and d.user_data.lsp.data
+    if d.source == 'greencoder' and type(data) == 'table' and data.kind == 'greencoder.measurement'
+      and not vim.deep_equal(data, not_this) then
+      return d, data
+    end
+  end
+end
+
+--- The virtual text drawn for `d` at the end of its line, or nil while none is drawn.
+local function drawn_virtual_text(bufnr, d)
+  local virt_ns = vim.diagnostic.get_namespace(d.namespace).user_data.virt_text_ns
+  for _, extmark in ipairs(virt_ns and vim.api.nvim_buf_get_extmarks(bufnr, virt_ns, { d.lnum, 0 }, { d.lnum, -1 },
+    { details = true }) or {}) do
+    local text = table.concat(vim.tbl_map(function(chunk) return chunk[1] end, extmark[4].virt_text or {}))
+    return (text:gsub('^[^%w]*', '')) -- the sign Neovim puts before it
+  end
 end
 
 local function floating_text()
@@ -218,54 +242,51 @@ local function main()
       end
     end
   end, 50), 'no "measuring" notification after :GreencoderMeasure: ' .. vim.inspect(notes))
-  local diagnostic
+  local format = require('greencoder.format')
+  local diagnostic, data
   vim.wait(150000, function()
-    for _, d in ipairs(vim.diagnostic.get(bufnr)) do
-      if d.source == 'greencoder' then
-        diagnostic = d
-        return true
-      end
-    end
-  end, 100)
-  check(diagnostic, 'no greencoder diagnostic arrived')
-  check(diagnostic.message:find('per call', 1, true), 'the greencoder diagnostic is not a measurement: ' .. diagnostic.message)
-  -- What the user sees at the end of the line: the diagnostic's virtual text, as drawn.
-  local virtual_text
-  vim.wait(5000, function()
-    local virt_ns = vim.diagnostic.get_namespace(diagnostic.namespace).user_data.virt_text_ns
-    for _, extmark in ipairs(virt_ns and vim.api.nvim_buf_get_extmarks(bufnr, virt_ns, 0, -1, { details = true }) or {}) do
-      virtual_text = table.concat(vim.tbl_map(function(chunk) return chunk[1] end, extmark[4].virt_text or {}))
-      return true
-    end
+    diagnostic, data = measurement_diagnostic(bufnr)
+    return diagnostic ~= nil
   end, 50)
+  check(diagnostic, 'no measurement diagnostic (data.kind == "greencoder.measurement") arrived')
+  -- What the user sees at the end of the line: the virtual text, drawn from the data.
+  local virtual_text
+  check(vim.wait(5000, function()
+    virtual_text = drawn_virtual_text(bufnr, diagnostic)
+    return virtual_text ~= nil
+  end, 20), 'no virtual text drawn for the measurement')
+  local expected_virtual = format.short(format.measurement(data))
+  -- The pushed ledger announces the result once and carries the same measurement.
   local result_note
-  vim.wait(5000, function()
+  check(vim.wait(10000, function()
     for _, note in ipairs(notes) do
-      if note.message:find('per call', 1, true) then
+      if note.message:find('greencoder: ' .. data.call .. ': ', 1, true) then
         result_note = note.message
         return true
       end
     end
-  end, 50)
+  end, 20), 'no notification of the result: ' .. vim.inspect(notes))
+  local ledger_after_first
+  check(vim.wait(10000, function()
+    ledger_after_first = greencoder.last_report(client)
+    return ledger_after_first and ledger_after_first.measurements == 1
+  end, 20), 'the pushed ledger did not count the measurement: ' .. vim.inspect(greencoder.last_report(client)))
   mark('measured')
 
-  -- Measure again: the diagnostic now compares with the first run (or says why it cannot), and
-  -- the short text says so.
+  -- Measure again: the data now compares with the first run (or says why it cannot), and the
+  -- virtual text says so.
   vim.cmd('GreencoderMeasure')
-  local again, again_virtual
+  local again, again_data, again_virtual
   vim.wait(150000, function()
-    for _, d in ipairs(vim.diagnostic.get(bufnr)) do
-      if d.source == 'greencoder' and d.message ~= diagnostic.message and d.message:find('per call', 1, true) then
-        again = d
-        local virt_ns = vim.diagnostic.get_namespace(d.namespace).user_data.virt_text_ns
-        for _, extmark in ipairs(vim.api.nvim_buf_get_extmarks(bufnr, virt_ns, 0, -1, { details = true })) do
-          again_virtual = table.concat(vim.tbl_map(function(chunk) return chunk[1] end, extmark[4].virt_text or {}))
-        end
-        return again_virtual ~= nil
-      end
-    end
-  end, 100)
+    again, again_data = measurement_diagnostic(bufnr, data)
+    return again ~= nil
+  end, 50)
   check(again, 'no diagnostic from the second measurement')
+  check(vim.wait(5000, function()
+    again_virtual = drawn_virtual_text(bufnr, again)
+    return again_virtual ~= nil and again_virtual ~= virtual_text
+  end, 20), 'no virtual text drawn for the second measurement')
+  local expected_again = format.short(format.measurement(again_data))
   mark('measured_again')
 
   -- 5. :GreencoderReport: a floating window with readable lines.
@@ -278,13 +299,12 @@ local function main()
   check(report_text:find(' J', 1, true) or report_text:find('mJ', 1, true), 'the report mentions no joules:\n' .. report_text)
   mark('report')
 
-  -- 6. statusline(): from the cache the plugin refreshes (asked now instead of waiting for the timer).
-  greencoder.refresh()
+  -- 6. statusline(): from the ledger the server pushed after the second measurement.
   local statusline
   check(vim.wait(10000, function()
     statusline = greencoder.statusline()
-    return statusline:find('J', 1, true) and statusline:find('meas', 1, true) ~= nil
-  end, 50), 'statusline() shows no joules and measurement: ' .. tostring(statusline))
+    return statusline:find('2 meas', 1, true) ~= nil
+  end, 20), 'statusline() does not show the two measurements: ' .. tostring(statusline))
   local drawn = vim.api.nvim_eval_statusline(vim.o.statusline, { winid = vim.api.nvim_get_current_win() }).str
   mark('statusline')
 
@@ -303,12 +323,15 @@ local function main()
   -- 8. configure(): a setting changed while the server runs (didChangeConfiguration) takes effect:
   -- the next completion is at most 4 tokens long (the tiny model always writes to the limit).
   local function tokens()
-    local answer = restarted:request_sync('greencoder/energyReport', vim.empty_dict(), 5000, bufnr)
-    return answer.result.completionTokens
+    return (greencoder.last_report(restarted) or {}).completionTokens or 0
   end
+  -- The ledger is pushed when a completion has been charged: wait for the push, not a while.
+  check(vim.wait(10000, function() return tokens() > 0 end, 20), 'no pushed ledger with the first completion')
   local tokens_before = tokens()
   greencoder.configure({ maxNewTokens = 4 })
   restarted:request_sync('textDocument/inlineCompletion', inline_params, 60000, bufnr)
+  check(vim.wait(10000, function() return tokens() > tokens_before end, 20),
+    'no pushed ledger with the completion after configure()')
   local configured_tokens = tokens() - tokens_before
   mark('configured')
 
@@ -337,11 +360,15 @@ local function main()
     measure_note = started_note,
     result_note = result_note,
     diagnostic = diagnostic.message,
+    diagnostic_data = data,
     diagnostic_line = diagnostic.lnum,
     diagnostic_col = diagnostic.col,
     diagnostic_virtual_text = virtual_text,
-    second_diagnostic = again.message,
+    expected_virtual_text = expected_virtual,
+    ledger_last_measurement = ledger_after_first.lastMeasurement,
+    second_data = again_data,
     second_virtual_text = again_virtual,
+    expected_second_virtual_text = expected_again,
     report = report_text,
     statusline = statusline,
     statusline_drawn = drawn,

@@ -9,8 +9,11 @@
 // Steps: open the folder and the file; wait for the status bar item to show the ledger (server up,
 // model ready); type inside the function and wait for ghost text (inline suggestion); revert the
 // file; run "greencoder: Measure energy of function at cursor" from the command palette (F1); wait
-// for the measurement in the status bar ("…/call"), in the Problems panel and in the hover on the
-// function's name; take screenshots (OUT.png at the end, OUT-inline.png with the ghost text).
+// for the measurement in the status bar ("f 1.2 mJ/call est", pushed by the server's
+// greencoder/ledger notification), in the Problems panel and in the hover on the function's name
+// (both written by the extension from the diagnostic's data: "f(2000): … per call (estimated)");
+// measure again and find the comparison ("−3.1 % energy, not significant (p = 0.42)");
+// take screenshots (OUT.png at the end, OUT-inline.png with the ghost text).
 // Prints one JSON line (what it saw, and timings) and exits 0 when every check passed.
 
 import { createRequire } from "node:module";
@@ -221,17 +224,27 @@ async function main() {
     return /\/call|failed/.test(text) ? text : "";
   }, 240000, 500);
   mark("measured");
-  seen.checks.measuredInStatusBar = /\/call/.test(seen.statusMeasured);
+  seen.checks.measuredInStatusBar = /\/call (est|measured)\b/.test(seen.statusMeasured);
 
   await runCommand("View: Focus Problems (Errors, Warnings, Infos)").catch(() =>
     runCommand("View: Toggle Problems (Errors, Warnings, Infos)"));
-  seen.problems = await waitFor("the diagnostic in the Problems panel", async () => {
+  const problemRow = (pattern) => async () => {
     const rows = await page.locator(".markers-panel .monaco-list-row").allInnerTexts().catch(() => []);
-    const found = rows.find((row) => /per call/.test(row));
-    return found ? found.replace(/\s+/g, " ").trim() : "";
-  }, 30000);
-  seen.checks.diagnostic = /greencoder/.test(seen.problems) || /per call/.test(seen.problems);
+    const found = rows.map((row) => row.replace(/\s+/g, " ").trim()).find((row) => pattern.test(row));
+    return found ?? "";
+  };
+  seen.problems = await waitFor("the diagnostic in the Problems panel", problemRow(/per call/), 30000);
+  // The extension's text, built from the diagnostic's data (the server's own message differs).
+  seen.checks.diagnostic = /\w+\(.*\): [\d.]+ [mµnk]?J ± [\d.]+ [mµnk]?J per call \((estimated|measured[^)]*\)?)\)/.test(seen.problems);
   mark("problems");
+
+  // Measure again: the same function, compared with the first measurement.
+  await goToLine(options.measureLine, 5);
+  await runCommand("greencoder: Measure energy of function at cursor");
+  seen.comparison = await waitFor("the comparison in the Problems panel",
+    problemRow(/% energy, (not )?significant|not compared \(/), 240000, 500);
+  seen.checks.comparison = /[−+]\d+\.\d % energy, (not significant|significant) \(p = [\d.e-]+\)|not compared \(/.test(seen.comparison);
+  mark("compared");
 
   // "Show energy report" (what clicking the status bar item runs): a modal dialog with the ledger.
   await runCommand("greencoder: Show energy report");
@@ -254,7 +267,7 @@ async function main() {
       await name.hover({ timeout: 10000 }).catch(() => undefined);
       seen.hover = await waitFor("the hover", async () => {
         const texts = await page.locator(".monaco-hover:visible").allInnerTexts().catch(() => []);
-        const found = texts.find((text) => /greencoder/.test(text) && /energy per call/.test(text));
+        const found = texts.find((text) => /greencoder/.test(text) && /energy per call: .* — (estimated|measured)/.test(text));
         return found ? found.replace(/\s+/g, " ").trim() : "";
       }, 8000).catch(() => "");
     }

@@ -5,8 +5,10 @@
  *   `textDocument/completion` and `textDocument/inlineCompletion` support;
  * - the server's code action "Measure energy of `f`" runs through the client's executeCommand
  *   support; "greencoder: Measure energy of function at cursor" sends the same command with the
- *   cursor's position; the result arrives as an Information diagnostic on the function's name;
- * - the status bar shows the session's energy ledger (`greencoder/energyReport`);
+ *   cursor's position; the result arrives as an Information diagnostic on the function's name,
+ *   whose message and hover the extension writes from the diagnostic's `data` (numbers, not prose);
+ * - the status bar shows the session's energy ledger: asked once (`greencoder/energyReport`) when
+ *   the server starts, then as the server pushes it (`greencoder/ledger`) whenever it changes;
  * - `greencoder.*` settings reach the server as initializationOptions, `workspace/configuration`
  *   answers and `workspace/didChangeConfiguration` notifications (only the settings the user set;
  *   see settings.ts); changing the server command restarts it.
@@ -23,15 +25,17 @@ import {
   State,
 } from "vscode-languageclient/node";
 
-import { ENERGY_REPORT_REQUEST, EnergyReport, parseReport, reportLines, reportMarkdown } from "./report";
+import { measurementAt, withMeasurementMessage } from "./diagnostics";
+import { measurementMarkdown } from "./measurement";
 import {
-  RESTART_SETTINGS,
-  SECTION,
-  SettingsTracker,
-  describeCommand,
-  refreshIntervalMs,
-  serverCommand,
-} from "./settings";
+  ENERGY_REPORT_REQUEST,
+  EnergyReport,
+  LEDGER_NOTIFICATION,
+  parseReport,
+  reportLines,
+  reportMarkdown,
+} from "./report";
+import { RESTART_SETTINGS, SECTION, SettingsTracker, describeCommand, serverCommand } from "./settings";
 import { EnergyStatusBar } from "./statusBar";
 
 const MEASURE_COMMAND = "greencoder.measureEnergy";
@@ -40,6 +44,13 @@ const LANGUAGES = ["python", "cpp", "java"];
 let client: LanguageClient | undefined;
 let output: vscode.LogOutputChannel;
 let statusBar: EnergyStatusBar;
+/** "measuring f(…)…" in the status bar, until the ledger brings a new last measurement (at most 60 s: the
+ * work-done progress shows longer runs and a cancelled one). */
+let measuringMessage: vscode.Disposable | undefined;
+/** The last measurement in the ledger, as JSON (to see when a new one arrives). */
+let lastMeasurementSeen = "null";
+/** The last diagnostics the server published, by document URI (for the measurement's hover). */
+const published = new Map<string, vscode.Diagnostic[]>();
 const tracker = new SettingsTracker();
 
 function configuration(scope?: vscode.ConfigurationScope): vscode.WorkspaceConfiguration {
@@ -58,12 +69,28 @@ function createClient(): LanguageClient {
   // take; a plain executable talks LSP over its stdin/stdout anyway.
   const serverOptions: ServerOptions = { command, args };
   tracker.reset();
+  published.clear();
+  lastMeasurementSeen = "null";
   const clientOptions: LanguageClientOptions = {
     documentSelector: LANGUAGES.map((language) => ({ scheme: "file", language })),
     initializationOptions: tracker.snapshot(configuration()),
     synchronize: { configurationSection: SECTION },
     outputChannel: output,
     middleware: {
+      // The measurement's message and hover are written here from the diagnostic's `data`.
+      // The client's diagnostics keep `data`; they are kept here for the hover as they arrive.
+      handleDiagnostics: (uri, diagnostics, next) => {
+        const shown = diagnostics.map(withMeasurementMessage);
+        published.set(uri.toString(), shown);
+        next(uri, shown);
+      },
+      provideHover: (document, position, token, next) => {
+        const diagnostics = published.get(document.uri.toString()) ?? [];
+        const found = measurementAt(diagnostics, (range: vscode.Range) => range.contains(position));
+        if (!found) return next(document, position, token);
+        const markdown = new vscode.MarkdownString(measurementMarkdown(found.measurement));
+        return new vscode.Hover(markdown, found.diagnostic.range);
+      },
       workspace: {
         // The server pulls section "greencoder": answer with the settings the user set only.
         configuration: async (params, token, next) => {
@@ -90,12 +117,25 @@ function createClient(): LanguageClient {
     },
   };
   const created = new LanguageClient("greencoder", "greencoder", serverOptions, clientOptions);
+  // Registered before start(): the client installs it on each connection it opens.
+  created.onNotification(LEDGER_NOTIFICATION, (params: unknown) => {
+    if (client !== created) return;
+    const report = parseReport(params);
+    statusBar.update(report);
+    const last = JSON.stringify(report?.lastMeasurement ?? null);
+    if (last !== lastMeasurementSeen) {
+      lastMeasurementSeen = last;
+      measuringMessage?.dispose();
+      measuringMessage = undefined;
+    }
+  });
   created.onDidChangeState((event) => {
     if (client !== created) return; // a client being replaced or that failed to start
-    if (event.newState === State.Running) statusBar.setState("running");
-    else if (event.newState === State.Starting) statusBar.setState("starting");
+    if (event.newState === State.Running) {
+      statusBar.setState("running");
+      void statusBar.refresh(); // once, for the ledger as it is before the first push
+    } else if (event.newState === State.Starting) statusBar.setState("starting");
     else statusBar.setState("stopped");
-    void statusBar.refresh();
   });
   return created;
 }
@@ -169,16 +209,16 @@ async function measureAtCursor(): Promise<void> {
       arguments: [uri, { line: position.line, character: position.character }],
     })) as { function?: string; call?: string } | null;
     if (answer && answer.function) {
-      vscode.window.setStatusBarMessage(`$(pulse) greencoder: measuring ${answer.call || answer.function}…`, 10000);
+      measuringMessage?.dispose();
+      measuringMessage = vscode.window.setStatusBarMessage(`$(pulse) greencoder: measuring ${answer.call || answer.function}…`, 60000);
     }
   } catch (error) {
     void vscode.window.showErrorMessage(`greencoder: ${error instanceof Error ? error.message : String(error)}`);
   }
-  await statusBar.refresh();
 }
 
 async function showReport(): Promise<void> {
-  await statusBar.refresh();
+  if (!statusBar.lastReport) await statusBar.refresh(); // pushes keep it current once there is one
   const report = statusBar.lastReport;
   if (!report) {
     void vscode.window.showInformationMessage(
@@ -203,8 +243,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const item = vscode.window.createStatusBarItem("greencoder.status", vscode.StatusBarAlignment.Right, 100);
   item.name = "greencoder energy";
   item.command = "greencoder.showReport";
-  statusBar = new EnergyStatusBar(item, fetchReport, { intervalMs: refreshIntervalMs(configuration()) });
-  statusBar.start();
+  statusBar = new EnergyStatusBar(item, fetchReport);
   context.subscriptions.push(
     output,
     { dispose: () => statusBar.dispose() },
@@ -213,9 +252,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("greencoder.restart", restart),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (RESTART_SETTINGS.some((key) => event.affectsConfiguration(key))) void restart();
-      if (event.affectsConfiguration(`${SECTION}.statusRefreshSeconds`)) statusBar.start(refreshIntervalMs(configuration()));
     }),
-    vscode.languages.onDidChangeDiagnostics(() => void statusBar.refresh()),
   );
   await startClient();
 }

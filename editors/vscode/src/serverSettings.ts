@@ -10,6 +10,7 @@ export const SERVER_SETTING_KEYS = [
   "maxNewTokens",
   "contextTokens",
   "debounceMs",
+  "onBattery",
   "instruction",
   "fim",
   "meter",

@@ -122,10 +122,3 @@ export function describeCommand({ command, args }: ServerCommand): string {
 
 /** Settings whose change needs a new server process (the others reach the running one). */
 export const RESTART_SETTINGS = ["serverCommand", "pythonPath"].map((key) => `${SECTION}.${key}`);
-
-/** How often the status bar asks for the energy report, in milliseconds (1 s to 1 h, default 5 s). */
-export function refreshIntervalMs(config: ConfigurationLike): number {
-  const seconds = Number(config.get<unknown>("statusRefreshSeconds") ?? 5);
-  if (!Number.isFinite(seconds)) return 5000;
-  return Math.round(Math.min(3600, Math.max(1, seconds)) * 1000);
-}

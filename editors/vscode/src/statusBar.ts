@@ -1,6 +1,6 @@
 /**
- * The status bar item: the session's energy ledger, refreshed every few seconds from
- * `greencoder/energyReport`; clicking it runs "greencoder: Show energy report".
+ * The status bar item: the session's energy ledger, as the server pushes it
+ * (`greencoder/ledger`); clicking it runs "greencoder: Show energy report".
  *
  * No runtime `vscode` import: the item and the report source are handed in, so the unit tests
  * drive it with fakes.
@@ -44,32 +44,23 @@ export function statusTooltip(state: ClientState, report: EnergyReport | undefin
   return lines.join("\n");
 }
 
-type Timer = ReturnType<typeof setInterval>;
-
-export interface StatusBarOptions {
-  intervalMs: number;
-  setInterval?: (callback: () => void, ms: number) => Timer;
-  clearInterval?: (timer: Timer) => void;
-}
-
+/**
+ * Shows the ledger the server pushes (`greencoder/ledger`, handed to `update`), and asks for it
+ * once (`refresh`) when the server starts, before the first push. No timer: the server says when
+ * something changed.
+ */
 export class EnergyStatusBar {
   private state: ClientState = "starting";
   private report: EnergyReport | undefined;
   private error: string | undefined;
-  private timer: Timer | undefined;
   private inFlight: Promise<void> | undefined;
-  private intervalMs: number;
-  private readonly setTimer: (callback: () => void, ms: number) => Timer;
-  private readonly clearTimer: (timer: Timer) => void;
+  /** Counts pushed reports: an answer to a request sent before the latest push is older than it. */
+  private pushes = 0;
 
   constructor(
     private readonly item: StatusItemLike,
     private readonly fetchReport: () => Promise<EnergyReport | undefined>,
-    options: StatusBarOptions,
   ) {
-    this.intervalMs = options.intervalMs;
-    this.setTimer = options.setInterval ?? ((callback, ms) => setInterval(callback, ms));
-    this.clearTimer = options.clearInterval ?? ((timer) => clearInterval(timer));
     this.render();
     item.show();
   }
@@ -89,13 +80,22 @@ export class EnergyStatusBar {
     this.render();
   }
 
+  /** A ledger the server pushed: shown at once (ignored while the client is not running). */
+  update(report: EnergyReport | undefined): void {
+    if (!report || this.state !== "running") return;
+    this.pushes += 1;
+    this.report = report;
+    this.render();
+  }
+
   /** Ask the server for the report now (one request at a time; failures keep the last text). */
   refresh(): Promise<void> {
     if (this.state !== "running") return Promise.resolve();
     if (this.inFlight) return this.inFlight;
+    const pushesBefore = this.pushes;
     this.inFlight = this.fetchReport()
       .then((report) => {
-        if (report) this.report = report;
+        if (report && this.pushes === pushesBefore && this.state === "running") this.report = report;
       }, () => undefined)
       .finally(() => {
         this.inFlight = undefined;
@@ -104,19 +104,7 @@ export class EnergyStatusBar {
     return this.inFlight;
   }
 
-  start(intervalMs = this.intervalMs): void {
-    this.stop();
-    this.intervalMs = intervalMs;
-    this.timer = this.setTimer(() => void this.refresh(), intervalMs);
-  }
-
-  stop(): void {
-    if (this.timer !== undefined) this.clearTimer(this.timer);
-    this.timer = undefined;
-  }
-
   dispose(): void {
-    this.stop();
     this.item.dispose();
   }
 

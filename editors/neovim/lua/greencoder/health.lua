@@ -22,7 +22,9 @@ function M.check()
     return
   end
   local cmd = greencoder.config.cmd
-  if vim.fn.executable(cmd[1]) == 1 then
+  if type(cmd) == 'function' then
+    health.ok('server command: a Lua function (in-process server)')
+  elseif vim.fn.executable(cmd[1]) == 1 then
     health.ok(('server command: %s'):format(table.concat(cmd, ' ')))
   else
     health.error(('%q is not executable'):format(cmd[1]), {
@@ -38,6 +40,13 @@ function M.check()
     local buffers = vim.tbl_keys(client.attached_buffers)
     health.ok(('client %d: %s, %d buffer(s) attached'):format(client.id,
       client.initialized and 'initialized' or 'starting', #buffers))
+    local report = greencoder.last_report(client)
+    if report then
+      health.ok(('client %d: energy ledger received (model %s)'):format(client.id, tostring(report.model)))
+    elseif client.initialized then
+      health.warn(('client %d: no energy ledger yet'):format(client.id),
+        { 'the statusline shows what the server pushes (greencoder/ledger); check :LspLog for errors' })
+    end
   end
 end
 

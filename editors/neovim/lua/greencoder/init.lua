@@ -3,12 +3,16 @@
 -- Everything goes through Neovim's own LSP client (vim.lsp.config + vim.lsp.enable, Neovim >= 0.11);
 -- this module only adds what the protocol leaves to the editor: ghost-text completion with an accept
 -- key (vim.lsp.inline_completion, Neovim >= 0.12), three user commands and a statusline component
--- fed by the server's custom request `greencoder/energyReport`. See `:help greencoder`.
+-- fed by the ledger the server pushes (notification `greencoder/ledger`; asked once with the
+-- request `greencoder/energyReport` when a client attaches). Measurements are shown from the
+-- diagnostic's `data` (numbers), never parsed from its message. See `:help greencoder`.
 
 local M = {}
+local format = require('greencoder.format')
 
 local NAME = 'greencoder' -- the vim.lsp.config name, the client's name and the settings section
 local REPORT = 'greencoder/energyReport'
+local LEDGER = 'greencoder/ledger'
 local MEASURE = 'greencoder.measureEnergy'
 local ACCEPT_DESC = 'greencoder: accept the inline completion'
 local uv = vim.uv or vim.loop
@@ -25,17 +29,16 @@ local defaults = {
   settings = {},
   inline = true, -- ghost text via vim.lsp.inline_completion (Neovim >= 0.12)
   accept_key = '<Tab>', -- Insert-mode key that accepts the ghost text; false: no mapping
-  statusline = true, -- keep the report cache fresh and add the component to Neovim's default statusline
-  refresh_ms = 5000, -- how often the statusline asks the server for its report
+  statusline = true, -- add the component to Neovim's default statusline
   virtual_text = true, -- show measurements at the end of the function's line (0.11 hides them by default)
   icon = '⚡',
 }
 
 M.config = vim.deepcopy(defaults)
 
-local cache = {} ---@type table<integer, table> client id -> last energy report
+local cache = {} ---@type table<integer, table> client id -> last energy report (pushed or asked)
+local pushes = {} ---@type table<integer, integer> client id -> ledgers pushed so far
 local pending = {} ---@type table<integer, boolean> client id -> a report request is in flight
-local timer ---@type uv.uv_timer_t?
 local augroup
 
 local function notify(message, level)
@@ -58,72 +61,11 @@ end
 
 -- ---------------------------------------------------------------------------------------- report
 
---- `value` joules with a unit that keeps three significant digits readable (completions of a
---- small model cost millijoules).
-local function joules(value)
-  value = tonumber(value) or 0
-  local size = math.abs(value)
-  if size >= 1000 then
-    return ('%.3g kJ'):format(value / 1000)
-  elseif size >= 1 or size == 0 then
-    return ('%.3g J'):format(value)
-  elseif size >= 1e-3 then
-    return ('%.3g mJ'):format(value * 1e3)
-  end
-  return ('%.3g µJ'):format(value * 1e6)
-end
-M.joules = joules
+M.joules = function(value) return format.quantity(value, 'J') end
+M.format_report = format.report
 
-local KIND = { estimated = 'est', measured = 'meas' }
-
---- "1.2 J est + 3 mJ meas": joules by kind, never added together (an estimate is not a measurement).
-local function by_kind(values, short)
-  local parts = {}
-  for _, kind in ipairs({ 'estimated', 'measured' }) do
-    if type(values) == 'table' and values[kind] then
-      parts[#parts + 1] = joules(values[kind]) .. ' ' .. (short and KIND[kind] or kind)
-    end
-  end
-  for kind, value in pairs(type(values) == 'table' and values or {}) do
-    if not KIND[kind] then
-      parts[#parts + 1] = joules(value) .. ' ' .. kind
-    end
-  end
-  return #parts > 0 and table.concat(parts, ' + ') or joules(0)
-end
-
---- The report as readable lines (what :GreencoderReport shows).
----@param report table the result of greencoder/energyReport
----@return string[]
-function M.format_report(report)
-  local lines = { 'greencoder energy report', '' }
-  local function add(label, text)
-    lines[#lines + 1] = ('%-22s %s'):format(label, text)
-  end
-  add('Model:', tostring(report.model or '?'))
-  add('Completions:', ('%d (%d cancelled), %d tokens, %.2f s'):format(report.completions or 0,
-    report.cancelled or 0, report.completionTokens or 0, report.completionSeconds or 0))
-  add('Energy of completions:', by_kind(report.completionJoules))
-  add('Measurements:', tostring(report.measurements or 0))
-  add('Energy of benchmarks:', by_kind(report.measuredJoules) .. ' (all runs of all measurements)')
-  local last = report.lastMeasurement
-  if type(last) == 'table' then
-    add('Last measurement:', tostring(last.call))
-    -- "f: E per call, T per call, N runs of M calls; energy ESTIMATED ...; vs previous: ...",
-    -- one clause a line (a float wraps in the middle of words).
-    local summary = tostring(last.summary):gsub('^[^:]+: ', '')
-    for i, part in ipairs(vim.split(summary, '; ', { plain = true })) do
-      for _, clause in ipairs(i == 1 and vim.split(part, ', ', { plain = true }) or { part }) do
-        lines[#lines + 1] = '  ' .. clause
-      end
-    end
-  else
-    add('Last measurement:', 'none yet (:GreencoderMeasure in a function with a "greencoder: bench" call)')
-  end
-  return lines
-end
-
---- Ask the server for its report, asynchronously (never blocks the UI).
+--- Ask the server for its report, asynchronously (never blocks the UI). A ledger pushed while
+--- the request is in flight is newer than its answer, and wins.
 ---@param callback fun(report: table?, err: any?)
 ---@param client vim.lsp.Client?
 function M.request_report(callback, client)
@@ -132,68 +74,66 @@ function M.request_report(callback, client)
     callback(nil, 'no greencoder client is running')
     return
   end
+  local pushed_before = pushes[client.id] or 0
   client:request(REPORT, vim.empty_dict(), function(err, result)
-    if not err and type(result) == 'table' then
+    if not err and type(result) == 'table' and (pushes[client.id] or 0) == pushed_before then
       cache[client.id] = result
     end
     callback(result, err)
   end)
 end
 
---- Refresh the statusline cache for every running greencoder client.
+--- Ask every running greencoder client for its ledger now. The plugin does this once when a
+--- client attaches; after that the server pushes each change (`greencoder/ledger`).
 function M.refresh()
   for _, client in ipairs(vim.lsp.get_clients({ name = NAME })) do
     if client.initialized and not client:is_stopped() and not pending[client.id] then
       pending[client.id] = true
-      local before = vim.inspect(cache[client.id])
       M.request_report(function()
         pending[client.id] = nil
-        if vim.inspect(cache[client.id]) ~= before then
-          vim.cmd('redrawstatus!')
-        end
+        vim.cmd('redrawstatus!')
       end, client)
     end
   end
 end
 
+--- The `greencoder/ledger` notification: the server's ledger changed (a completion charged, a
+--- measurement finished, the model's state). Kept for the statusline; a new measurement result
+--- is announced once.
+---@param result table the ledger
+---@param ctx lsp.HandlerContext
+function M.on_ledger(_, result, ctx)
+  if type(result) ~= 'table' then
+    return
+  end
+  local id = ctx.client_id
+  local before = cache[id]
+  pushes[id] = (pushes[id] or 0) + 1
+  cache[id] = result
+  vim.cmd('redrawstatus!')
+  local last = format.measurement(result.lastMeasurement)
+  if last and last.ok and not vim.deep_equal(result.lastMeasurement, before and before.lastMeasurement) then
+    -- Short: a message wider than the screen stops Neovim at a hit-enter prompt.
+    notify(('%s: %s'):format(last.call, format.short(last, false)))
+  end
+end
+
+--- The last ledger of `client` (default: the one serving the current buffer), or nil.
+---@return table?
+function M.last_report(client)
+  client = client or M.client(vim.api.nvim_get_current_buf())
+  return client and cache[client.id]
+end
+
 --- Short text for a statusline, e.g. "⚡ 12.3 J est · 5 compl": the energy of this session's
---- completions from the last cached report ("" where no greencoder client serves the buffer).
+--- completions from the last ledger ("" where no greencoder client serves the buffer).
 ---@return string
 function M.statusline()
   local client = M.client(vim.api.nvim_get_current_buf())
-  local report = client and cache[client.id]
-  if not report then
-    return client and (M.config.icon .. ' starting') or ''
+  if not client then
+    return ''
   end
-  if report.model == 'loading' then
-    return M.config.icon .. ' loading model'
-  elseif report.model == 'failed' then
-    return M.config.icon .. ' model failed'
-  end
-  local text = ('%s %s · %d compl'):format(M.config.icon, by_kind(report.completionJoules, true), report.completions or 0)
-  if (report.measurements or 0) > 0 then
-    text = text .. (' · %d meas'):format(report.measurements)
-  end
-  return text
-end
-
--- A timer only while clients run: statusline() reads the cache and never waits on the server.
-local function start_timer()
-  if timer or not M.config.statusline then
-    return
-  end
-  timer = uv.new_timer()
-  timer:start(0, M.config.refresh_ms, vim.schedule_wrap(function()
-    if #vim.lsp.get_clients({ name = NAME }) == 0 then
-      if timer then
-        timer:stop()
-        timer:close()
-        timer = nil
-      end
-      return
-    end
-    M.refresh()
-  end))
+  return format.statusline(cache[client.id], M.config.icon)
 end
 
 -- Neovim's default statusline gets the component before the ruler; a custom one is left alone
@@ -272,7 +212,7 @@ function M.restart()
       client:stop(true) -- did not shut down in time
     end
     for _, client in ipairs(old) do
-      cache[client.id] = nil
+      cache[client.id], pushes[client.id] = nil, nil
     end
     vim.lsp.enable(NAME, true) -- re-runs the FileType check on every buffer: new clients attach
     notify('restarted')
@@ -335,27 +275,13 @@ local function check_settings(settings)
   end
 end
 
---- The diagnostic's summary, short enough for the end of a line: "2.54 mJ ± 15.3 µJ per call
---- (estimated), 295 µs ± 70.8 µs; vs previous -3.1 %, not significant". The full text stays in
---- the diagnostic itself (vim.diagnostic.open_float(), hover).
-local function short_measurement(diagnostic, with_time)
-  local message = diagnostic.message
-  local energy, time = message:match(': (.-) per call, (.-) per call')
-  if not energy then
-    return message -- a failed measurement: say it all
-  end
-  local text = ('%s per call (%s)'):format(energy, message:find('energy ESTIMATED', 1, true) and 'estimated' or 'measured')
-  if with_time ~= false then
-    text = text .. ', ' .. time
-  end
-  local change = message:match('vs previous: energy (%S+ %%)')
-  if change then
-    text = text .. ('; vs previous %s, %s'):format(change,
-      message:find('not significant', 1, true) and 'not significant' or 'significant')
-  elseif message:find('not compared with the previous measurement', 1, true) then
-    text = text .. '; not compared with the previous one'
-  end
-  return text
+--- A diagnostic at the end of its line: a measurement from its `data` ("2.57 mJ ± 7.9 µJ per
+--- call (estimated), 189 µs ± 930 ns; −12.5 % energy, significant (p = 1e-4)"); others as they are.
+--- The server's full line stays in the diagnostic itself (vim.diagnostic.open_float()).
+function M.virtual_text(diagnostic)
+  local lsp = diagnostic.user_data and diagnostic.user_data.lsp
+  local measurement = format.measurement(type(lsp) == 'table' and lsp.data or nil)
+  return measurement and format.short(measurement) or diagnostic.message
 end
 
 local function on_attach(args)
@@ -368,10 +294,12 @@ local function on_attach(args)
     map_accept_key(args.buf)
   end
   if M.config.virtual_text then
-    vim.diagnostic.config({ virtual_text = { format = function(d) return short_measurement(d) end } },
+    vim.diagnostic.config({ virtual_text = { format = M.virtual_text } },
       vim.lsp.diagnostic.get_namespace(client.id, false))
   end
-  start_timer()
+  if not cache[client.id] and not pending[client.id] then
+    M.refresh() -- once: the ledger as it is before the server's first push
+  end
 end
 
 -- The same settings go three ways: at startup (initializationOptions), whenever the server pulls
@@ -413,7 +341,8 @@ function M.setup(opts)
     M.config.filetypes = opts.filetypes
   end
   check_settings(M.config.settings)
-  if vim.fn.executable(M.config.cmd[1]) ~= 1 then
+  -- A function (an in-process server, see |vim.lsp.ClientConfig|) is Neovim's business.
+  if type(M.config.cmd) == 'table' and vim.fn.executable(M.config.cmd[1]) ~= 1 then
     local hint = 'put the .venv/bin of greencoder on PATH or set cmd = { "/path/to/.venv/bin/greencoder", "serve" }'
     notify(('%q is not executable: %s'):format(M.config.cmd[1], hint), vim.log.levels.WARN)
   end
@@ -422,42 +351,13 @@ function M.setup(opts)
     cmd = M.config.cmd,
     filetypes = M.config.filetypes,
     root_markers = M.config.root_markers,
+    handlers = { [LEDGER] = M.on_ledger },
   })
   push_settings() -- also to clients still running from an earlier setup()
   vim.lsp.enable(NAME)
 
   augroup = vim.api.nvim_create_augroup('greencoder', { clear = true })
   vim.api.nvim_create_autocmd('LspAttach', { group = augroup, callback = on_attach })
-  -- Statusline after completions: Neovim reports finished requests with LspRequest.
-  vim.api.nvim_create_autocmd('LspRequest', {
-    group = augroup,
-    callback = function(args)
-      local request = args.data and args.data.request
-      if request and request.type == 'complete' and (request.method or ''):find('ompletion$') then
-        local client = vim.lsp.get_client_by_id(args.data.client_id)
-        if client and client.name == NAME then
-          vim.defer_fn(M.refresh, 100) -- the ledger counts a completion once its generation ends
-        end
-      end
-    end,
-  })
-  -- A measurement ends with a progress 'end' whose message is the result: say it, refresh.
-  vim.api.nvim_create_autocmd('LspProgress', {
-    group = augroup,
-    pattern = 'end',
-    callback = function(args)
-      local client = vim.lsp.get_client_by_id(args.data.client_id)
-      local value = args.data.params and args.data.params.value or {}
-      if client and client.name == NAME and type(value.message) == 'string' and value.message:find('per call', 1, true) then
-        local name = value.message:match('^([^:]+):') or '?'
-        notify(name .. ': ' .. short_measurement({ message = value.message }, false))
-      end
-      if client and client.name == NAME then
-        M.refresh()
-      end
-    end,
-  })
-
   vim.api.nvim_create_user_command('GreencoderMeasure', M.measure,
     { desc = 'greencoder: measure the energy of the function at the cursor' })
   vim.api.nvim_create_user_command('GreencoderReport', M.report,

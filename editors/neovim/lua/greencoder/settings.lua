@@ -9,6 +9,7 @@ return {
   'maxNewTokens',
   'contextTokens',
   'debounceMs',
+  'onBattery',
   'instruction',
   'fim',
   'meter',

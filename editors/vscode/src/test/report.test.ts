@@ -1,54 +1,31 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import {
-  EnergyReport,
-  formatJoules,
-  formatQuantity,
-  ledgerSummary,
-  parseReport,
-  reportLines,
-  reportMarkdown,
-  shortMeasurement,
-} from "../report";
+import { EnergyReport, formatJoules, formatQuantity, ledgerSummary, parseReport, reportLines, reportMarkdown } from "../report";
+import { FAILED, FRESH_LEDGER, LEDGER, MEASURED, SIGNIFICANT } from "./samples";
 
-/** An answer as `greencoder/energyReport` sends it (greencoder/server/ledger.py + model state). */
-const SERVER_ANSWER = {
-  completions: 5,
-  cancelled: 1,
-  completionTokens: 80,
-  completionSeconds: 2.5,
-  completionJoules: { estimated: 12.34 },
-  measurements: 1,
-  measuredJoules: { estimated: 0.5 },
-  lastMeasurement: {
-    function: "squares",
-    call: "squares(2000)",
-    summary: "squares: 1.23 mJ ± 45.6 µJ per call, 102 µs ± 3.7 µs per call, 8 runs of 500 calls; energy ESTIMATED from CPU time",
-    energyKind: "estimated",
-  },
-  model: "ready",
-};
-
-function report(overrides: Partial<EnergyReport> = {}): EnergyReport {
-  return { ...(parseReport(SERVER_ANSWER) as EnergyReport), ...overrides };
+function report(overrides: Record<string, unknown> = {}): EnergyReport {
+  const parsed = parseReport({ ...LEDGER, ...overrides });
+  assert.ok(parsed, "a report");
+  return parsed;
 }
 
 describe("parseReport", () => {
-  it("reads the server's answer", () => {
-    const parsed = parseReport(SERVER_ANSWER);
-    assert.ok(parsed);
-    assert.equal(parsed.completions, 5);
-    assert.deepEqual(parsed.completionJoules, { estimated: 12.34 });
-    assert.equal(parsed.lastMeasurement?.function, "squares");
+  it("reads the ledger, its last measurement as data", () => {
+    const parsed = report();
+    assert.equal(parsed.completions, 3);
+    assert.deepEqual(parsed.completionJoules, { measured: 0, estimated: 1.39 });
+    assert.equal(parsed.lastMeasurement?.function, "count_primes");
+    assert.equal(parsed.lastMeasurement?.energy?.mean, 0.00257);
     assert.equal(parsed.model, "ready");
   });
 
   it("reads a fresh session (no measurement yet, empty ledgers)", () => {
-    const parsed = parseReport({ ...SERVER_ANSWER, completions: 0, completionJoules: {}, measuredJoules: {}, lastMeasurement: null, model: "loading" });
+    const parsed = parseReport(FRESH_LEDGER);
     assert.ok(parsed);
     assert.equal(parsed.lastMeasurement, null);
     assert.deepEqual(parsed.completionJoules, {});
+    assert.equal(parsed.model, "loading");
   });
 
   it("rejects what is not a report", () => {
@@ -64,7 +41,7 @@ describe("parseReport", () => {
   });
 });
 
-describe("formatQuantity", () => {
+describe("formatQuantity / formatJoules", () => {
   it("uses SI prefixes and three significant digits", () => {
     assert.equal(formatQuantity(12.34, "J"), "12.3 J");
     assert.equal(formatQuantity(0.01234, "J"), "12.3 mJ");
@@ -73,9 +50,7 @@ describe("formatQuantity", () => {
     assert.equal(formatQuantity(1234, "J"), "1.23 kJ");
     assert.equal(formatQuantity(0, "J"), "0 J");
   });
-});
 
-describe("formatJoules", () => {
   it("keeps kinds apart, measured first, estimated abbreviated", () => {
     assert.equal(formatJoules({}), "0 J");
     assert.equal(formatJoules({ estimated: 12.34 }), "12.3 J est");
@@ -83,45 +58,47 @@ describe("formatJoules", () => {
   });
 });
 
-describe("shortMeasurement", () => {
-  it("takes the function and the energy per call from the summary", () => {
-    assert.equal(shortMeasurement(report().lastMeasurement!), "squares 1.23 mJ/call");
-  });
-
-  it("says when measuring failed", () => {
-    assert.equal(shortMeasurement({ function: "f", call: "f(1)", summary: "greencoder: measuring f failed: boom", energyKind: null }), "f failed");
-  });
-});
-
 describe("ledgerSummary", () => {
-  it("is the status bar's line", () => {
-    assert.equal(ledgerSummary(report()), "12.3 J est · 5 completions · squares 1.23 mJ/call");
+  it("is the status bar's line, the measurement from its numbers", () => {
+    assert.equal(ledgerSummary(report()), "0 J measured + 1.39 J est · 3 completions · count_primes 2.57 mJ/call est");
+    assert.equal(ledgerSummary(report({ lastMeasurement: MEASURED })),
+      "0 J measured + 1.39 J est · 3 completions · count_primes 2.57 mJ/call measured");
+    assert.equal(ledgerSummary(report({ lastMeasurement: FAILED })), "0 J measured + 1.39 J est · 3 completions · count_primes failed");
     assert.equal(ledgerSummary(report({ completions: 1, completionJoules: {}, lastMeasurement: null })), "0 J · 1 completion");
   });
 });
 
 describe("reportLines / reportMarkdown", () => {
   it("lists the ledger and the last measurement, and says what 'estimated' means", () => {
-    const lines = reportLines(report());
-    assert.equal(lines[0], "Model: ready");
-    assert.match(lines[1], /^Completions: 5 \(1 cancelled\), 80 tokens, 2.5 s generating$/);
-    assert.equal(lines[2], "Completion energy: 12.3 J est");
-    assert.equal(lines[3], "Measurements: 1, energy 500 mJ est");
-    assert.equal(lines[4], "Last measured: squares(2000)");
-    assert.match(lines[5], /squares: 1.23 mJ/);
-    assert.match(lines[6], /CPU time × watts per core/);
+    const lines = reportLines(report({ lastMeasurement: SIGNIFICANT }));
+    assert.deepEqual(lines, [
+      "Model: ready",
+      "Completions: 3 (1 cancelled), 48 tokens, 1.2 s generating",
+      "Completion energy: 0 J measured + 1.39 J est",
+      "Measurements: 1, energy 26.1 J est",
+      "Last measured: count_primes(5000)",
+      "  count_primes(5000): 2.57 mJ ± 7.9 µJ per call (estimated), 189 µs ± 930 ns per call, 10 runs × 26000 calls; " +
+        "−12.5 % energy, significant (p = 1e-4)",
+      "Estimated energy is CPU time × watts per core: no hardware energy counter was used for it.",
+    ]);
   });
 
   it("leaves out the estimate note when everything was measured", () => {
-    const lines = reportLines(report({ completionJoules: { measured: 1 }, measuredJoules: {}, lastMeasurement: null }));
-    assert.ok(!lines.some((line) => /watts per core/.test(line)));
+    const lines = reportLines(report({ completionJoules: { measured: 1 }, measuredJoules: { measured: 2 }, lastMeasurement: MEASURED }));
+    assert.ok(!lines.some((line) => /watts per core/.test(line)), lines.join("\n"));
+    assert.match(lines[5], /per call \(measured \(rapl\)\)/);
+  });
+
+  it("reports a failed measurement", () => {
+    const lines = reportLines(report({ lastMeasurement: FAILED }));
+    assert.equal(lines[5], "  count_primes(5000): measuring failed: NameError: name 'is_prime' is not defined");
   });
 
   it("renders Markdown with escaped values", () => {
     const text = reportMarkdown(report());
     assert.match(text, /^# greencoder energy report/);
-    assert.match(text, /\| Completion energy \| 12\.3 J est \|/);
-    assert.match(text, /## Last measurement: `squares\(2000\)`/);
-    assert.match(text, /squares: 1\.23 mJ ± 45\.6 µJ per call/);
+    assert.match(text, /\| Completion energy \| 0 J measured \+ 1\.39 J est \|/);
+    assert.match(text, /## Last measurement: `count_primes\(5000\)`/);
+    assert.match(text, /count\\_primes\(5000\): 2\.57 mJ ± 7\.9 µJ per call \(estimated\)/);
   });
 });

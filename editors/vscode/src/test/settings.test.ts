@@ -10,7 +10,6 @@ import {
   SERVER_SETTING_KEYS,
   SettingsTracker,
   describeCommand,
-  refreshIntervalMs,
   serverCommand,
   userServerSettings,
 } from "../settings";
@@ -37,11 +36,12 @@ const DEFAULTS: Record<string, unknown> = Object.fromEntries(
 );
 
 describe("package.json", () => {
-  it("contributes a setting for every server setting, plus the server command, the Python path and the refresh", () => {
+  it("contributes a setting for every server setting, plus the server command and the Python path", () => {
     for (const key of SERVER_SETTING_KEYS) assert.ok(`greencoder.${key}` in PROPERTIES, key);
     assert.deepEqual(DEFAULTS.serverCommand, ["greencoder", "serve"]);
     assert.equal(DEFAULTS.pythonPath, "");
-    assert.equal(DEFAULTS.statusRefreshSeconds, 5);
+    // The status bar follows the server's pushed ledger: no refresh interval to set.
+    assert.ok(!("greencoder.statusRefreshSeconds" in PROPERTIES));
   });
 
   it("uses the server's own defaults", () => {
@@ -64,7 +64,7 @@ describe("userServerSettings", () => {
 
   it("sends the settings the user set, under their camelCase names, and never the client-only ones", () => {
     const config = fakeConfig({ model: "/models/tiny", debounceMs: 0, maxNewTokens: 16, benchRuns: 8, meter: "estimate",
-      serverCommand: ["python", "-m", "greencoder", "serve"], pythonPath: "/usr/bin/python3", statusRefreshSeconds: 2 });
+      serverCommand: ["python", "-m", "greencoder", "serve"], pythonPath: "/usr/bin/python3" });
     assert.deepEqual(userServerSettings(config), { model: "/models/tiny", debounceMs: 0, maxNewTokens: 16, benchRuns: 8, meter: "estimate" });
   });
 
@@ -131,14 +131,5 @@ describe("serverCommand", () => {
 
   it("restarts the server for the settings that change its process only", () => {
     assert.deepEqual(RESTART_SETTINGS, ["greencoder.serverCommand", "greencoder.pythonPath"]);
-  });
-});
-
-describe("refreshIntervalMs", () => {
-  it("is 5 s by default and kept within 1 s .. 1 h", () => {
-    assert.equal(refreshIntervalMs(fakeConfig({})), 5000);
-    assert.equal(refreshIntervalMs(fakeConfig({ statusRefreshSeconds: 0.1 })), 1000);
-    assert.equal(refreshIntervalMs(fakeConfig({ statusRefreshSeconds: 1e9 })), 3_600_000);
-    assert.equal(refreshIntervalMs(fakeConfig({ statusRefreshSeconds: "x" })), 5000);
   });
 });

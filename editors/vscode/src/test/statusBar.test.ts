@@ -1,13 +1,17 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { afterEach, beforeEach, describe, it } from "node:test";
 
 import { EnergyReport, parseReport } from "../report";
 import { EnergyStatusBar, StatusItemLike, statusText, statusTooltip } from "../statusBar";
+import { FAILED, FRESH_LEDGER, LEDGER, NOT_SIGNIFICANT } from "./samples";
 
-const READY = parseReport({
-  completions: 5, cancelled: 0, completionTokens: 80, completionSeconds: 2.5, completionJoules: { estimated: 12.34 },
-  measurements: 0, measuredJoules: {}, lastMeasurement: null, model: "ready",
-}) as EnergyReport;
+function ledger(overrides: Record<string, unknown> = {}): EnergyReport {
+  const parsed = parseReport({ ...LEDGER, ...overrides });
+  assert.ok(parsed);
+  return parsed;
+}
+
+const READY = ledger({ completionJoules: { estimated: 12.34 }, completions: 5, measurements: 0, lastMeasurement: null });
 
 class FakeItem implements StatusItemLike {
   text = "";
@@ -36,45 +40,85 @@ describe("statusText", () => {
     assert.equal(statusText("running", READY), "$(zap) 12.3 J est · 5 completions");
   });
 
-  it("adds the last measurement", () => {
-    const measured: EnergyReport = { ...READY, measurements: 1, measuredJoules: { measured: 0.2 }, lastMeasurement: {
-      function: "squares", call: "squares(2000)", summary: "squares: 1.23 mJ ± 4 µJ per call, …", energyKind: "measured" } };
-    assert.equal(statusText("running", measured), "$(zap) 12.3 J est · 5 completions · squares 1.23 mJ/call");
-    assert.match(statusTooltip("running", measured), /Measured code total: 200 mJ measured/);
+  it("adds the last measurement, from its numbers", () => {
+    const measured = ledger();
+    assert.equal(statusText("running", measured), "$(zap) 0 J measured + 1.39 J est · 3 completions · count_primes 2.57 mJ/call est");
+    assert.match(statusTooltip("running", measured), /Measured code total: 26\.1 J est/);
+    assert.equal(statusText("running", ledger({ lastMeasurement: FAILED })),
+      "$(zap) 0 J measured + 1.39 J est · 3 completions · count_primes failed");
   });
 
-  it("puts the error and the report in the tooltip", () => {
+  it("puts the error, the report and the comparison in the tooltip", () => {
     const tooltip = statusTooltip("failed", undefined, "spawn greencoder ENOENT");
     assert.match(tooltip, /greencoder language server: failed\nspawn greencoder ENOENT/);
     assert.match(statusTooltip("running", READY), /Completion energy: 12\.3 J est/);
+    const compared = statusTooltip("running", ledger({ lastMeasurement: NOT_SIGNIFICANT }));
+    assert.match(compared, /\+0\.8 % energy, not significant \(p = 0\.62\)/);
+    assert.doesNotMatch(compared, /, significant/);
   });
 });
 
 describe("EnergyStatusBar", () => {
-  function setup(fetch: () => Promise<EnergyReport | undefined>) {
+  // No timer may be involved: the status bar changes only when the server pushes a ledger.
+  const saved = { setInterval: globalThis.setInterval, setTimeout: globalThis.setTimeout };
+  let timersAsked = 0;
+  beforeEach(() => {
+    timersAsked = 0;
+    globalThis.setInterval = ((..._args: unknown[]) => {
+      timersAsked += 1;
+      throw new Error("the status bar must not use setInterval");
+    }) as unknown as typeof setInterval;
+    globalThis.setTimeout = ((..._args: unknown[]) => {
+      timersAsked += 1;
+      throw new Error("the status bar must not use setTimeout");
+    }) as unknown as typeof setTimeout;
+  });
+  afterEach(() => {
+    globalThis.setInterval = saved.setInterval;
+    globalThis.setTimeout = saved.setTimeout;
+    assert.equal(timersAsked, 0, "a timer was asked for");
+  });
+
+  function setup(fetch: () => Promise<EnergyReport | undefined> = async () => undefined) {
     const item = new FakeItem();
-    const timers: Array<{ callback: () => void; ms: number; cleared: boolean }> = [];
-    const bar = new EnergyStatusBar(item, fetch, {
-      intervalMs: 5000,
-      setInterval: (callback, ms) => {
-        const timer = { callback, ms, cleared: false };
-        timers.push(timer);
-        return timer as unknown as ReturnType<typeof setInterval>;
-      },
-      clearInterval: (timer) => {
-        (timer as unknown as { cleared: boolean }).cleared = true;
-      },
-    });
-    return { item, timers, bar };
+    const bar = new EnergyStatusBar(item, fetch);
+    return { item, bar };
   }
 
   it("shows itself at once, as starting", () => {
-    const { item } = setup(async () => READY);
+    const { item } = setup();
     assert.equal(item.shown, 1);
     assert.equal(item.text, "$(loading~spin) greencoder: starting");
   });
 
-  it("asks for the report only while the server runs", async () => {
+  it("follows the pushed ledger with no request and no timer", () => {
+    let requests = 0;
+    const { item, bar } = setup(async () => {
+      requests += 1;
+      return READY;
+    });
+    bar.setState("running");
+    bar.update(parseReport(FRESH_LEDGER));
+    assert.equal(item.text, "$(loading~spin) greencoder: loading model");
+    bar.update(READY);
+    assert.equal(item.text, "$(zap) 12.3 J est · 5 completions");
+    bar.update(ledger());
+    assert.equal(item.text, "$(zap) 0 J measured + 1.39 J est · 3 completions · count_primes 2.57 mJ/call est");
+    assert.equal(bar.lastReport?.lastMeasurement?.function, "count_primes");
+    assert.equal(requests, 0);
+  });
+
+  it("ignores pushes that are not ledgers, and pushes while the client is not running", () => {
+    const { item, bar } = setup();
+    bar.update(READY);
+    assert.equal(item.text, "$(loading~spin) greencoder: starting");
+    bar.setState("running");
+    bar.update(READY);
+    bar.update(parseReport({ nope: 1 }));
+    assert.equal(item.text, "$(zap) 12.3 J est · 5 completions");
+  });
+
+  it("asks once at start, only while the server runs", async () => {
     let calls = 0;
     const { item, bar } = setup(async () => {
       calls += 1;
@@ -91,28 +135,16 @@ describe("EnergyStatusBar", () => {
     assert.equal(bar.lastReport, undefined);
   });
 
-  it("refreshes on its timer, one request at a time", async () => {
+  it("keeps a push that arrives while the start-up request is in flight", async () => {
     let release: (report: EnergyReport) => void = () => undefined;
-    let calls = 0;
-    const { timers, bar } = setup(() => {
-      calls += 1;
-      return new Promise((resolve) => (release = resolve));
-    });
+    const { item, bar } = setup(() => new Promise((resolve) => (release = resolve)));
     bar.setState("running");
-    bar.start();
-    assert.equal(timers.length, 1);
-    assert.equal(timers[0].ms, 5000);
-    timers[0].callback();
-    timers[0].callback();
-    assert.equal(calls, 1);
-    release(READY);
-    await bar.refresh();
-    assert.equal(bar.lastReport, READY);
-    bar.start(2000);
-    assert.equal(timers[0].cleared, true);
-    assert.equal(timers[1].ms, 2000);
-    bar.dispose();
-    assert.equal(timers[1].cleared, true);
+    const asked = bar.refresh();
+    assert.equal(bar.refresh(), asked, "one request at a time");
+    bar.update(ledger());
+    release(READY); // older than the push
+    await asked;
+    assert.equal(item.text, "$(zap) 0 J measured + 1.39 J est · 3 completions · count_primes 2.57 mJ/call est");
   });
 
   it("keeps the last report when a request fails", async () => {
@@ -129,7 +161,7 @@ describe("EnergyStatusBar", () => {
   });
 
   it("disposes its item", () => {
-    const { item, bar } = setup(async () => READY);
+    const { item, bar } = setup();
     bar.dispose();
     assert.equal(item.disposed, true);
   });

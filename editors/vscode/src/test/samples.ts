@@ -1,0 +1,82 @@
+/**
+ * Sample data exactly as the server's contract describes it (Diagnostic.data of a measurement,
+ * the ledger of `greencoder/energyReport` / `greencoder/ledger`): camelCase keys, SI units.
+ */
+
+export const MEASURED = {
+  kind: "greencoder.measurement",
+  function: "count_primes",
+  call: "count_primes(5000)",
+  uri: "file:///tmp/primes.py",
+  status: "ok",
+  error: null,
+  energyKind: "measured",
+  meter: "rapl",
+  isolation: "bubblewrap + cgroup v2",
+  energy: { mean: 0.00257, sd: 7.9e-6, cv: 0.003 },
+  time: { mean: 0.000189, sd: 9.3e-7, cv: 0.005 },
+  runs: 10,
+  removed: 0,
+  repeats: 26000,
+  comparison: null,
+};
+
+export const ESTIMATED = { ...MEASURED, energyKind: "estimated", meter: "estimate" };
+
+export const SIGNIFICANT = {
+  ...ESTIMATED,
+  comparison: { energyChangePct: -12.5, timeChangePct: -11.0, pValue: 0.0001, alpha: 0.005, significant: true, error: null },
+};
+
+export const NOT_SIGNIFICANT = {
+  ...ESTIMATED,
+  comparison: { energyChangePct: 0.8, timeChangePct: 1.1, pValue: 0.62, alpha: 0.005, significant: false, error: null },
+};
+
+export const NOT_COMPARED = {
+  ...ESTIMATED,
+  comparison: { energyChangePct: null, timeChangePct: null, pValue: null, alpha: 0.005, significant: false,
+    error: "too few runs to compare (2 < 3)" },
+};
+
+export const FAILED = {
+  kind: "greencoder.measurement",
+  function: "count_primes",
+  call: "count_primes(5000)",
+  uri: "file:///tmp/primes.py",
+  status: "failed",
+  error: "NameError: name 'is_prime' is not defined",
+  energyKind: null,
+  meter: null,
+  isolation: null,
+  energy: null,
+  time: null,
+  runs: null,
+  removed: null,
+  repeats: null,
+  comparison: null,
+};
+
+export const LEDGER = {
+  model: "ready",
+  completions: 3,
+  cancelled: 1,
+  completionTokens: 48,
+  completionSeconds: 1.2,
+  completionJoules: { measured: 0.0, estimated: 1.39 },
+  measurements: 1,
+  measuredJoules: { estimated: 26.1 },
+  lastMeasurement: ESTIMATED,
+};
+
+export const FRESH_LEDGER = {
+  model: "loading",
+  completions: 0,
+  cancelled: 0,
+  completionTokens: 0,
+  completionSeconds: 0,
+  completionJoules: {},
+  measurements: 0,
+  measuredJoules: {},
+  lastMeasurement: null,
+};

@@ -1,0 +1,281 @@
+-- The Neovim plugin's rendering from greencoder's data, against an in-process fake server (no
+-- model, no Python): fast and exact where the real-server session can only check shapes.
+--
+--   nvim --headless --clean -l tests/neovim/plugin_data_spec.lua PLUGIN_DIR FILE
+--
+-- PLUGIN_DIR: editors/neovim; FILE: a Python file to attach to. The fake server (a `cmd`
+-- function, see |vim.lsp.ClientConfig|) answers initialize and `greencoder/energyReport`, and the
+-- cases make it push `greencoder/ledger` and publish "Measure energy" diagnostics whose `data`
+-- follows the server contract, with a `message` that says something else on purpose (the plugin
+-- must render from `data`). Prints one JSON line {"passed": [...], "failed": [{name, error}]};
+-- exits 0 when it ran (the caller checks the lists), 1 when it could not, 3 on timeout.
+
+local uv = vim.uv or vim.loop
+local guard = uv.new_timer()
+guard:start(60000, 0, function()
+  io.stderr:write('timeout\n')
+  os.exit(3)
+end)
+
+local plugin, file = _G.arg[1], _G.arg[2]
+vim.opt.runtimepath:prepend(plugin)
+vim.o.swapfile = false
+
+local notes = {}
+vim.notify = function(message, level)
+  notes[#notes + 1] = { message = tostring(message), level = level }
+end
+
+-- ------------------------------------------------------------------------------ contract samples
+
+local MEASURED = {
+  kind = 'greencoder.measurement', ['function'] = 'count_primes', call = 'count_primes(5000)',
+  uri = vim.uri_from_fname(file), status = 'ok', error = vim.NIL, energyKind = 'measured', meter = 'rapl',
+  isolation = 'bubblewrap + cgroup v2', energy = { mean = 0.00257, sd = 7.9e-6, cv = 0.003 },
+  time = { mean = 0.000189, sd = 9.3e-7, cv = 0.005 }, runs = 10, removed = 0, repeats = 26000, comparison = vim.NIL,
+}
+local ESTIMATED = vim.tbl_extend('force', MEASURED, { energyKind = 'estimated', meter = 'estimate' })
+local SIGNIFICANT = vim.tbl_extend('force', ESTIMATED, { comparison = {
+  energyChangePct = -12.5, timeChangePct = -11.0, pValue = 0.0001, alpha = 0.005, significant = true, error = vim.NIL } })
+local NOT_SIGNIFICANT = vim.tbl_extend('force', ESTIMATED, { comparison = {
+  energyChangePct = 0.8, timeChangePct = 1.1, pValue = 0.62, alpha = 0.005, significant = false, error = vim.NIL } })
+local NOT_COMPARED = vim.tbl_extend('force', ESTIMATED, { comparison = {
+  energyChangePct = vim.NIL, timeChangePct = vim.NIL, pValue = vim.NIL, alpha = 0.005, significant = false,
+  error = 'too few runs to compare (2 < 3)' } })
+local FAILED = {
+  kind = 'greencoder.measurement', ['function'] = 'count_primes', call = 'count_primes(5000)', uri = MEASURED.uri,
+  status = 'failed', error = "NameError: name 'is_prime' is not defined", energyKind = vim.NIL, meter = vim.NIL,
+  isolation = vim.NIL, energy = vim.NIL, time = vim.NIL, runs = vim.NIL, removed = vim.NIL, repeats = vim.NIL,
+  comparison = vim.NIL,
+}
+local function ledger(overrides)
+  return vim.tbl_extend('force', {
+    model = 'ready', completions = 3, cancelled = 1, completionTokens = 48, completionSeconds = 1.2,
+    completionJoules = { measured = 0.0, estimated = 1.39 }, measurements = 1, measuredJoules = { estimated = 26.1 },
+    lastMeasurement = ESTIMATED,
+  }, overrides or {})
+end
+local FRESH = ledger({ model = 'loading', completions = 0, cancelled = 0, completionTokens = 0, completionSeconds = 0,
+  completionJoules = vim.empty_dict(), measurements = 0, measuredJoules = vim.empty_dict(), lastMeasurement = vim.NIL })
+-- What the server writes for editors that ignore `data`: never shown by the plugin.
+local PROSE = 'count_primes: 1 J ± 1 J per call, significant'
+
+-- ---------------------------------------------------------------------------------- fake server
+
+local server = { dispatchers = nil, report = FRESH, report_requests = 0 }
+local function fake_server(dispatchers)
+  server.dispatchers = dispatchers
+  local closing = false
+  local next_id = 0
+  return {
+    request = function(method, _, callback)
+      next_id = next_id + 1
+      local result
+      if method == 'initialize' then
+        result = { capabilities = { textDocumentSync = 1 }, serverInfo = { name = 'fake greencoder' } }
+      elseif method == 'greencoder/energyReport' then
+        server.report_requests = server.report_requests + 1
+        result = server.report
+      elseif method == 'shutdown' then
+        result = vim.NIL
+      end
+      vim.schedule(function() callback(nil, result) end)
+      return true, next_id
+    end,
+    notify = function(method)
+      if method == 'exit' then
+        closing = true
+      end
+      return true
+    end,
+    is_closing = function() return closing end,
+    terminate = function() closing = true end,
+  }
+end
+
+local function push(method, params)
+  server.dispatchers.notification(method, params)
+end
+
+-- ----------------------------------------------------------------------------------------- cases
+
+local passed, failed = {}, {}
+local function case(name, body)
+  local ok, err = pcall(body)
+  if ok then
+    passed[#passed + 1] = name
+  else
+    failed[#failed + 1] = { name = name, error = tostring(err) }
+  end
+end
+
+local function eq(actual, expected, what)
+  if actual ~= expected then
+    error(('%s: expected %s, got %s'):format(what or 'value', vim.inspect(expected), vim.inspect(actual)), 2)
+  end
+end
+
+local function truthy(value, what)
+  if not value then
+    error(what, 2)
+  end
+  return value
+end
+
+local function run()
+  local greencoder = require('greencoder')
+  local format = require('greencoder.format')
+  greencoder.setup({ cmd = fake_server, filetypes = { 'python' } })
+  vim.cmd.edit(vim.fn.fnameescape(file))
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client
+  truthy(vim.wait(10000, function()
+    client = greencoder.client(bufnr)
+    return client ~= nil and client.initialized and server.dispatchers ~= nil
+  end, 10), 'the plugin started no client with the fake server')
+  -- The one request at attach: its answer (the fresh ledger) reaches the statusline.
+  truthy(vim.wait(5000, function() return greencoder.last_report(client) ~= nil end, 10), 'no ledger after attach')
+
+  case('asks for the ledger once when the client attaches', function()
+    eq(server.report_requests, 1, 'energyReport requests')
+    eq(greencoder.statusline(), '⚡ loading model', 'statusline')
+  end)
+
+  case('the pushed ledger updates the statusline, with no request and no timer', function()
+    local timers = 0
+    local new_timer, defer_fn = uv.new_timer, vim.defer_fn
+    uv.new_timer = function(...) timers = timers + 1 return new_timer(...) end
+    vim.defer_fn = function(...) timers = timers + 1 return defer_fn(...) end
+    local ok, err = pcall(function()
+      push('greencoder/ledger', ledger({ lastMeasurement = vim.NIL, measurements = 0 }))
+      eq(greencoder.statusline(), '⚡ 1.39 J est + 0 J meas · 3 compl', 'statusline after the first push')
+      push('greencoder/ledger', ledger({ completions = 4, measurements = 2 }))
+      eq(greencoder.statusline(), '⚡ 1.39 J est + 0 J meas · 4 compl · 2 meas', 'statusline after the second push')
+      local drawn = vim.api.nvim_eval_statusline(vim.o.statusline, {}).str
+      truthy(drawn:find('4 compl · 2 meas', 1, true), 'not in the drawn statusline: ' .. drawn)
+    end)
+    uv.new_timer, vim.defer_fn = new_timer, defer_fn
+    truthy(ok, err)
+    eq(timers, 0, 'timers started')
+    eq(server.report_requests, 1, 'energyReport requests')
+  end)
+
+  case('a new measurement in the ledger is announced once, from its numbers', function()
+    local before = #notes
+    push('greencoder/ledger', ledger({ lastMeasurement = SIGNIFICANT, measurements = 3 }))
+    push('greencoder/ledger', ledger({ lastMeasurement = SIGNIFICANT, measurements = 3, completions = 5 }))
+    eq(#notes - before, 1, 'notifications')
+    eq(notes[#notes].message,
+      'greencoder: count_primes(5000): 2.57 mJ ± 7.9 µJ per call (estimated); −12.5 % energy, significant (p = 1e-4)',
+      'notification')
+  end)
+
+  local function virtual_text_for(data)
+    push('textDocument/publishDiagnostics', { uri = vim.uri_from_bufnr(bufnr), diagnostics = {
+      { range = { start = { line = 4, character = 4 }, ['end'] = { line = 4, character = 16 } }, severity = 3,
+        source = 'greencoder', message = PROSE, data = data } } })
+    local text
+    truthy(vim.wait(2000, function()
+      local diagnostic = vim.diagnostic.get(bufnr)[1]
+      if not diagnostic then
+        return false
+      end
+      local ns = vim.diagnostic.get_namespace(diagnostic.namespace).user_data.virt_text_ns
+      for _, mark in ipairs(ns and vim.api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { details = true }) or {}) do
+        text = table.concat(vim.tbl_map(function(chunk) return chunk[1] end, mark[4].virt_text or {}))
+        return true
+      end
+    end, 10), 'no virtual text drawn')
+    return text:gsub('^[^%w]*', '') -- the sign Neovim puts before it
+  end
+
+  case('virtual text: an estimate is labelled estimated', function()
+    eq(virtual_text_for(ESTIMATED), '2.57 mJ ± 7.9 µJ per call (estimated), 189 µs ± 930 ns', 'virtual text')
+  end)
+
+  case('virtual text: a measured value is labelled measured', function()
+    eq(virtual_text_for(MEASURED), '2.57 mJ ± 7.9 µJ per call (measured), 189 µs ± 930 ns', 'virtual text')
+  end)
+
+  case('virtual text: a significant change says significant', function()
+    eq(virtual_text_for(SIGNIFICANT),
+      '2.57 mJ ± 7.9 µJ per call (estimated), 189 µs ± 930 ns; −12.5 % energy, significant (p = 1e-4)', 'virtual text')
+  end)
+
+  case('virtual text: a change that is not significant never reads as significant', function()
+    local text = virtual_text_for(NOT_SIGNIFICANT)
+    eq(text, '2.57 mJ ± 7.9 µJ per call (estimated), 189 µs ± 930 ns; +0.8 % energy, not significant (p = 0.62)',
+      'virtual text')
+    truthy(not text:find(', significant', 1, true), 'rendered as significant: ' .. text)
+  end)
+
+  case('virtual text: an odd `significant` is not significant', function()
+    local odd = vim.tbl_extend('force', SIGNIFICANT, { comparison = vim.tbl_extend('force', SIGNIFICANT.comparison,
+      { significant = 'yes' }) })
+    truthy(virtual_text_for(odd):find('not significant', 1, true), 'a non-boolean counted as significant')
+  end)
+
+  case('virtual text: no comparison says why', function()
+    eq(virtual_text_for(NOT_COMPARED),
+      '2.57 mJ ± 7.9 µJ per call (estimated), 189 µs ± 930 ns; not compared (too few runs to compare (2 < 3))',
+      'virtual text')
+  end)
+
+  case('virtual text: a failed measurement gives its reason', function()
+    eq(virtual_text_for(FAILED), "measuring failed: NameError: name 'is_prime' is not defined", 'virtual text')
+  end)
+
+  case('virtual text: a diagnostic without measurement data keeps its message', function()
+    eq(virtual_text_for(nil), PROSE, 'virtual text')
+  end)
+
+  case('the report is built from the numbers', function()
+    local lines = format.report(ledger({ lastMeasurement = SIGNIFICANT }))
+    eq(table.concat(lines, '\n'), table.concat({
+      'greencoder energy report',
+      '',
+      'Model:                 ready',
+      'Completions:           3 (1 cancelled), 48 tokens, 1.2 s',
+      'Energy of completions: 1.39 J estimated + 0 J measured',
+      'Measurements:          1',
+      'Energy of benchmarks:  26.1 J estimated (all runs of all measurements)',
+      'Last measurement:      count_primes(5000)',
+      '  energy per call  2.57 mJ ± 7.9 µJ (estimated)',
+      '  time per call    189 µs ± 930 ns',
+      '  runs             10 kept (0 outliers removed), 26000 calls each',
+      '  sandbox          bubblewrap + cgroup v2',
+      '  note             estimated = CPU time × watts per core, no hardware energy counter',
+      '  vs previous      −12.5 % energy, significant (p = 1e-4) at α = 0.005; time −11.0 %',
+    }, '\n'), 'report')
+    local measured = table.concat(format.report(ledger({ lastMeasurement = MEASURED })), '\n')
+    truthy(measured:find('(measured (rapl))', 1, true) and not measured:find('estimated =', 1, true), measured)
+    local failed_report = table.concat(format.report(ledger({ lastMeasurement = FAILED })), '\n')
+    truthy(failed_report:find("\n  measuring failed: NameError: name 'is_prime' is not defined", 1, true), failed_report)
+    local none = table.concat(format.report(FRESH), '\n')
+    truthy(none:find('Last measurement:      none yet', 1, true), none)
+  end)
+
+  case('numbers: quantities, percentages, p-values', function()
+    eq(format.quantity(0.01234, 'J'), '12.3 mJ')
+    eq(format.quantity(1234, 'J'), '1.23 kJ')
+    eq(format.quantity(2e-12, 'J'), '0.002 nJ')
+    eq(format.quantity(0, 's'), '0 s')
+    eq(format.percent(-12.5), '−12.5 %')
+    eq(format.percent(3.14), '+3.1 %')
+    eq(format.p_value(0.0001), '1e-4')
+    eq(format.p_value(0.000123), '1.2e-4')
+    eq(format.p_value(0.62), '0.62')
+  end)
+end
+
+local ok, err = pcall(run)
+for _, c in ipairs(vim.lsp.get_clients()) do
+  c:stop(true)
+end
+if not ok then
+  io.stderr:write('FAILED: ' .. tostring(err) .. '\n')
+  os.exit(1)
+end
+io.stdout:write(vim.json.encode({ passed = passed, failed = failed }) .. '\n')
+io.stdout:flush()
+os.exit(0)

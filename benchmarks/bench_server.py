@@ -17,8 +17,11 @@ debounce 0, maxNewTokens 32) and prints:
 2. Completion latency through the server (`textDocument/inlineCompletion`) vs `complete_at` called
    in this process on a Runtime of the same model, same document and cursor, alternating in rounds
    so machine noise hits both; medians and the ratio server/raw (target <= 1.05). The random model's
-   text is noise: only latency is compared, after checking that both produced the same text and the
-   same number of tokens (the server's count from `textDocument/completion`'s `data.tokens`).
+   text is noise: only latency is compared, after checking that both produced the same text in each
+   round and the same number of tokens (the server's count from `textDocument/completion`'s
+   `data.tokens`), at a cursor where all 32 are generated. The server would answer a repeated request
+   from the suggestion on screen without generating, so each round first edits line 1 (far outside
+   the model's context); the ledger's completion count confirms that every request generated.
 
 No assertions on time: the figures are for reading (shared machines are noisy).
 """
@@ -220,27 +223,52 @@ async def completion_row(client, raw: RawCompleter, name: str, source: BigSource
         answer = await client.text_document_inline_completion_async(inline)
         return answer.items[0].insert_text if answer.items else ""
 
+    # The server answers a repeated request at an unchanged cursor from the suggestion on screen,
+    # without generating; an edit above the cursor makes it generate again. The edit toggles a
+    # trailing space on line 1, far outside the model's context window, and the raw side is given the
+    # same text each round.
+    first_line = source.text.split("\n", 1)[0]
+    variants = [source.text, first_line + " " + source.text[len(first_line):]]
+    version = 1
+
+    def toggle_edit(to_variant: int) -> None:
+        nonlocal version
+        version += 1
+        end = len(first_line) + (0 if to_variant == 1 else 1)
+        change = types.TextDocumentContentChangePartial(
+            range=types.Range(start=types.Position(line=0, character=len(first_line)),
+                              end=types.Position(line=0, character=end)), text=" " if to_variant == 1 else "")
+        client.text_document_did_change(types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version), content_changes=[change]))
+
     first = raw(source.text, line, character, source.language)  # warm-up of both sides
     checked = await client.text_document_completion_async(types.CompletionParams(**where))
     item = checked.items[0] if checked.items else None
+    before = await request(client, PING, None)
     times: dict[str, list[float]] = {"server": [], "raw": []}
-    generate, texts = [], {"server": set(), "raw": set()}
+    generate, texts = [], {"server": [], "raw": []}
     for index in range(rounds):
+        variant = (index + 1) % 2
+        toggle_edit(variant)
+        await ping(client)  # the edit has been handled
         for side in ("server", "raw") if index % 2 == 0 else ("raw", "server"):
             start = time.perf_counter()
             if side == "server":
                 text = await served()
             else:
-                result = raw(source.text, line, character, source.language)
+                result = raw(variants[variant], line, character, source.language)
                 text = result.text
                 generate.append(result.generation.wall_seconds)
             times[side].append(time.perf_counter() - start)
-            texts[side].add(text)
+            texts[side].append(text)
+    after = await request(client, PING, None)
     close_document(client, uri)
     return {"name": name, "line": line + 1, "column": character + 1, "found": found,
             "server_tokens": f"{item.data['tokens']} {item.data['stopReason']}" if item else "- (empty text)",
             "raw_tokens": f"{first.generation.new_tokens} {first.generation.stop_reason}",
-            "same_text": texts["server"] == texts["raw"] and len(texts["raw"]) == 1,
+            "same_text": texts["server"] == texts["raw"],
+            "generations": after["completions"] - before["completions"],
+            "typed_ahead": after.get("typedAhead", 0) - before.get("typedAhead", 0),
             "server": statistics.median(times["server"]), "raw": statistics.median(times["raw"]),
             "generate": statistics.median(generate), "min_ratio": min(times["server"]) / min(times["raw"])}
 
@@ -257,6 +285,9 @@ async def completion_table(client, model_dir: str, sources: dict[str, BigSource]
         print(f"   {row['name']:<16}{cursor:>12}  {row['server_tokens'] + ' | ' + row['raw_tokens']:<34}"
               f"{'yes' if row['same_text'] else 'NO':>5}{row['server'] * 1000:>11.1f}{row['raw'] * 1000:>9.1f}"
               f"{row['generate'] * 1000:>11.1f}{row['server'] / row['raw']:>7.3f}{row['min_ratio']:>10.3f}")
+        if row["generations"] != rounds or row["typed_ahead"]:
+            print(f"   !! the server generated {row['generations']} times for {rounds} requests "
+                  f"({row['typed_ahead']} answered from the suggestion on screen): its times are not comparable")
     print("   (generate: the model.generate part of complete_at; the rest is building the prompt and cleaning the text."
           " '?' after a cursor: no cursor with a full-length completion was found)")
 

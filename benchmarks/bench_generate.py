@@ -23,6 +23,13 @@ import time
 PROMPT = 'def sieve(limit: int) -> list[int]:\n    """Return the primes below limit."""\n'
 
 
+def medium_spec():
+    """A ~30M-parameter random model's sizes: each token costs about what a small real model's does."""
+    from greencoder.core.tiny_model import TinyModelSpec
+
+    return TinyModelSpec(hidden_size=512, intermediate_size=1376, num_layers=8, num_heads=8)
+
+
 def load(model: str, adapter: str | None, threads: int):
     from greencoder.core.model_loading import ModelSettings
     from greencoder.core.runtime import Runtime
@@ -115,7 +122,7 @@ def main() -> None:
         if model is None:
             from greencoder.core.tiny_model import TinyModelSpec, make_tiny_model
 
-            spec = TinyModelSpec(hidden_size=512, intermediate_size=1376, num_layers=8, num_heads=8) if args.medium else TinyModelSpec()
+            spec = medium_spec() if args.medium else TinyModelSpec()
             model = str(make_tiny_model(scratch, spec))
             print(f"model: random model ({spec.num_layers} layers x {spec.hidden_size}) built in {model}")
         compare_with_raw(model, args.adapter, args.new_tokens, args.repeats)

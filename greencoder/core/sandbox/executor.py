@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
-import stat
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -24,6 +21,7 @@ from greencoder.core.languages import Language
 from .cgroups import CgroupSupport
 from .classify import classify
 from .isolation import Plan, SandboxPolicy, plan_isolation
+from .jobdirs import create_job_space, ensure_jobs_dir, reap_stale
 from .limits import DEFAULT_COMPILE_LIMITS, DEFAULT_RUN_LIMITS, Limits
 from .process import run_isolated
 from .results import ExecutionResult, Isolation, Status
@@ -49,17 +47,22 @@ class Sandbox:
         self.compile_limits = compile_limits
         self.cgroups = detect_cgroups() if self.policy.use_cgroup else None
         self.plan: Plan = plan_isolation(self.policy, self.cgroups.version if self.cgroups else None)
-        self.toolchains = replace(toolchains or Toolchains(), other_user=self.plan.switch_uid is not None)
+        self.toolchains = replace(toolchains or Toolchains(), other_user=self.plan.switch_uid is not None,
+                                  cap_jvm_memory=self.cgroups is None)
+        _reap_once(str(self.policy.resolved_jobs_dir()), self.cgroups)
         if self.plan.isolation.unsafe:
             (warn or _shout)("RUNNING UNTRUSTED CODE WITHOUT A SANDBOX (--unsafe-no-sandbox): it can read and "
                              "write your files and use the network. Rejected layers: "
+                             + ("; ".join(self.plan.rejected) or "none"))
+        elif self.plan.isolation.gaps:
+            (warn or _shout)(f"WEAK SANDBOX ({self.plan.isolation.label}): opted in; rejected layers: "
                              + ("; ".join(self.plan.rejected) or "none"))
 
     @property
     def isolation(self) -> Isolation:
         return self.plan.isolation
 
-    def prepare(self, language: Language, files: Mapping[str, str], entry: str) -> "Job":
+    def prepare(self, language: Language, files: Mapping[str, str], entry: str) -> Job:
         return Job(self, language, files, entry)
 
     def execute(self, language: Language, source: str, *, stdin: bytes | None = None, args: Sequence[str] = (),
@@ -83,32 +86,35 @@ class Job:
         for name in files:
             if "/" in name or name in ("", ".", "..") or name.startswith("."):
                 raise InputError(f"job file name '{name}' must be a plain file name")
-        jobs = sandbox.policy.resolved_jobs_dir()
-        jobs.mkdir(parents=True, exist_ok=True)
-        os.chmod(jobs, 0o711)  # the sandbox uid must traverse it, not list it
-        self.directory = Path(tempfile.mkdtemp(prefix="job-", dir=jobs))
-        self.files = list(files)
-        for name, text in files.items():
-            (self.directory / name).write_text(text)
+        limits = (sandbox.run_limits, sandbox.compile_limits)
         uid, gid = sandbox.plan.switch_uid, sandbox.plan.switch_gid
-        if uid is not None:
-            for path in [self.directory, *(self.directory / name for name in files)]:
-                os.chown(path, uid, gid)
+        self.space = create_job_space(ensure_jobs_dir(sandbox.policy.resolved_jobs_dir()), max(lim.max_disk_bytes for lim in limits),
+                                      max(lim.max_inodes for lim in limits), uid, gid)
+        self.directory = self.space.work
+        self.files = list(files)
+        try:
+            for name, text in files.items():
+                _write_new(self.directory / name, text.encode(), uid, gid)
+        except BaseException:
+            self.space.remove()
+            raise
         self._built: ExecutionResult | None = None
 
-    def __enter__(self) -> "Job":
+    def __enter__(self) -> Job:
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.close()
 
     def close(self) -> None:
-        _remove_tree(self.directory)
+        self.space.remove()
 
     def environment(self) -> dict[str, str]:
         job = str(self.directory)
         env = {"PATH": SAFE_PATH, "HOME": job, "TMPDIR": job, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
                "PYTHONDONTWRITEBYTECODE": "1"}
+        if self.sandbox.toolchains.cap_jvm_memory:
+            env["MALLOC_ARENA_MAX"] = "2"  # each glibc arena reserves 64 MiB of address space per thread
         env.update(self.sandbox.toolchains.extra_env)
         return env
 
@@ -151,7 +157,7 @@ class Job:
         except ToolchainError as exc:
             return ExecutionResult(Status.SANDBOX_ERROR, str(exc), stage, sandbox.isolation)
         raw = run_isolated(sandbox.plan, sandbox.cgroups, argv, self.directory, self.environment(), limits,
-                           address_space, stdin, exposed)
+                           address_space, stdin, exposed, self.space.scratch)
         status, reason = classify(raw, stage, limits, expected_stdout)
         return ExecutionResult(
             status=status, reason=reason, stage=stage, isolation=sandbox.isolation,
@@ -163,21 +169,32 @@ class Job:
         )
 
 
-def _remove_tree(path: Path) -> None:
-    """Delete a job folder even if the program made parts of it read-only."""
+def _write_new(path: Path, data: bytes, uid: int | None, gid: int | None) -> None:
+    """Create a job file that must not exist yet (O_EXCL, no symlink followed), owned by the sandbox uid."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        if uid is not None:
+            os.fchown(fd, uid, gid)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
-    def make_writable_and_retry(function, target, _):
-        try:
-            os.chmod(os.path.dirname(target), stat.S_IRWXU)
-            os.chmod(target, stat.S_IRWXU)
-            function(target)
-        except OSError:
-            pass
 
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(path, onexc=make_writable_and_retry)
-    else:
-        shutil.rmtree(path, onerror=make_writable_and_retry)
+_reaped: set[tuple] = set()
+
+
+def _reap_once(jobs: str, cgroups: CgroupSupport | None) -> None:
+    """At the first start in this process: remove what runs of dead greencoder processes left behind
+    (job folders and their tmpfs mounts, per-run cgroups and anything still in them)."""
+    key = (jobs, tuple(sorted(str(path) for path in cgroups.parents.values())) if cgroups else ())
+    if key in _reaped:
+        return
+    _reaped.add(key)
+    reap_stale(Path(jobs))
+    if cgroups is not None:
+        cgroups.reap_stale()
 
 
 def _shout(message: str) -> None:

@@ -47,10 +47,14 @@ def has_file_system_view(sandbox) -> bool:
 
 @pytest.fixture
 def host_endpoints():
-    """A unix-socket listener in /var/tmp and /dev/shm and a FIFO in /var/tmp, all world-writable, as
-    another program on the host might leave them; yields (socket paths, FIFO path, listeners, FIFO fd)."""
+    """World-writable unix-socket listeners and a FIFO as other programs on the host leave them: in
+    /var/tmp, /dev/shm and a service's world-writable folder under /var/lib (which no deny-list
+    hides); yields (socket paths, FIFO path, listeners, FIFO read fd)."""
     tag = f"gc-trust-{os.getpid()}"
-    paths = [Path("/var/tmp") / f"{tag}.sock", Path("/dev/shm") / f"{tag}.sock"]
+    service = Path("/var/lib") / tag
+    service.mkdir(exist_ok=True)
+    os.chmod(service, 0o1777)
+    paths = [Path("/var/tmp") / f"{tag}.sock", Path("/dev/shm") / f"{tag}.sock", service / "listener.sock"]
     listeners = []
     for path in paths:
         path.unlink(missing_ok=True)
@@ -60,7 +64,7 @@ def host_endpoints():
         listener.listen(8)
         listener.setblocking(False)
         listeners.append(listener)
-    fifo = Path("/var/tmp") / f"{tag}.fifo"
+    fifo = service / "pipe.fifo"
     fifo.unlink(missing_ok=True)
     os.mkfifo(fifo, 0o666)
     os.chmod(fifo, 0o666)
@@ -73,6 +77,7 @@ def host_endpoints():
             listener.close()
         for path in [*paths, fifo]:
             path.unlink(missing_ok=True)
+        service.rmdir()
 
 
 CLIENTS = {

@@ -157,8 +157,12 @@ def test_a_killed_greencoder_leaves_nothing_running_and_the_next_start_reaps_its
             f"sandboxed processes outlived greencoder: {sandbox_processes(sandbox.plan.switch_uid, jobs)}"
         leftover = list(jobs.glob("job-*"))
         assert leftover, "nothing left to reap (the test proves nothing)"
+        groups = sandbox.cgroups.parents.values() if sandbox.cgroups else []
+        left_groups = [path for parent in groups for path in parent.glob(f"run-{holder.pid}-*")]
+        assert left_groups or not sandbox.cgroups, "the killed run left no cgroup (the test proves nothing)"
         Sandbox(SandboxPolicy(jobs_dir=str(jobs), namespaces=level.namespaces, use_cgroup=level.use_cgroup,
                               project=str(tmp_path / "project")))
+        assert not any(path.exists() for path in left_groups), "the dead run's cgroup was not reaped"
         assert list(jobs.glob("job-*")) == []
         assert [path for path in jobs.glob("pid1-*") if not path.name.startswith(f"pid1-{os.getpid()}-")] == []
         assert not any(os.path.ismount(path) for path in leftover)

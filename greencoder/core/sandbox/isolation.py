@@ -34,7 +34,7 @@ from .errors import SandboxUnavailable
 from .jobdirs import ensure_jobs_dir, make_owned_dir, remove_tree
 from .limits import Limits
 from .results import Isolation
-from .view import bubblewrap_view
+from .view import bubblewrap_view, etc_snapshot
 
 __all__ = ["Plan", "SandboxPolicy", "SandboxUnavailable", "plan_isolation"]
 
@@ -90,6 +90,7 @@ class Plan:
     switch_gid: int | None
     rejected: list[str] = field(default_factory=list)  # why stronger levels were not used
     perl_init: str | None = None  # the execute-only perl the trusted PID-1 init runs from (pid1.py)
+    etc: str | None = None  # bubblewrap's /etc: a snapshot of the allowed entries (view.etc_snapshot)
 
     @property
     def runs_shim(self) -> bool:
@@ -110,7 +111,7 @@ class Plan:
             trusted = self.perl_init is not None and init_fd is not None
             inner = pid1.init_argv(pid1.INSIDE_PATH if trusted else None, init_fd, argv)
             return bubblewrap_argv(inner, job_dir, self.hidden_paths(), status_fd, list(exposed), scratch,
-                                   self.perl_init if trusted else None, tmpfs_bytes)
+                                   self.perl_init if trusted else None, tmpfs_bytes, self.etc)
         if kind == "unshare":
             return unshare_argv(pid1.init_argv(self.perl_init, init_fd, argv))
         if kind == "sandbox-exec":
@@ -180,13 +181,13 @@ def child_rlimits(limits: Limits, address_space: bool, cgroup_limits_processes: 
 
 def bubblewrap_argv(argv: list[str], job_dir: Path, hidden: list[str], status_fd: int | None,
                     exposed: list[str] = (), scratch: Path | None = None, init: str | None = None,
-                    tmpfs_bytes: int | None = None) -> list[str]:
+                    tmpfs_bytes: int | None = None, etc: str | None = None) -> list[str]:
     job = str(job_dir)
     # --as-pid-1: bwrap's own init would reap the program but is never reaped itself, losing its CPU time;
     # our init (pid1.py) reaps it and reports how it ended.
     wrapped = ["bwrap", "--unshare-all", "--as-pid-1", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     wrapped += bubblewrap_view(job_dir, scratch, list(exposed), hidden,
-                               tmpfs_bytes or Limits().max_disk_bytes, init)
+                               tmpfs_bytes or Limits().max_disk_bytes, init, etc)
     wrapped += ["--chdir", job, "--setenv", "HOME", job, "--setenv", "TMPDIR", job]
     if status_fd is not None:
         wrapped += ["--json-status-fd", str(status_fd)]
@@ -260,7 +261,8 @@ def plan_isolation(policy: SandboxPolicy, cgroup_version: str | None) -> Plan:
 
     def candidate(kind: str | None, **flags) -> Plan:
         perl = _perl_init(policy) if kind in ("bubblewrap", "unshare") else None
-        return Plan(Isolation(namespaces=kind, **base, **flags), policy, uid, gid, rejected, perl)
+        etc = etc_snapshot(str(policy.resolved_jobs_dir())) if kind == "bubblewrap" else None
+        return Plan(Isolation(namespaces=kind, **base, **flags), policy, uid, gid, rejected, perl, etc)
 
     if platform.system() == "Darwin" and wanted in ("auto", "none") and shutil.which("sandbox-exec"):
         return candidate("sandbox-exec", network_isolated=True, filesystem_isolated=True)

@@ -17,6 +17,7 @@ import errno
 import os
 import re
 import stat
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from .errors import SandboxUnavailable
 
 MS_NOSUID, MS_NODEV = 2, 4
 MNT_DETACH = 2
-_OWNED = re.compile(r"^(?:job|probe|pid1)-(\d+)-(\d+)-")
+_OWNED = re.compile(r"^(?:job|probe|pid1|etc)-(\d+)-(\d+)-")
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -85,11 +86,15 @@ def make_owned_dir(jobs: Path, kind: str) -> Path:
 def mount_tmpfs(path: Path, size_bytes: int, inodes: int, uid: int, gid: int) -> bool:
     """Mount a size- and inode-limited tmpfs on `path`, owned by the sandbox uid; False where we
     may not mount (not root, or no CAP_SYS_ADMIN)."""
+    if sys.platform != "linux":
+        return False
     options = f"size={size_bytes},nr_inodes={inodes},mode=0700,uid={uid},gid={gid}".encode()
     return _libc.mount(b"tmpfs", os.fsencode(path), b"tmpfs", MS_NOSUID | MS_NODEV, options) == 0
 
 
 def unmount(path: Path) -> bool:
+    if sys.platform != "linux":
+        return False
     return _libc.umount2(os.fsencode(path), MNT_DETACH) == 0
 
 

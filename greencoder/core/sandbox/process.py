@@ -176,7 +176,7 @@ def _run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], jo
             raw.sandbox_failure = _bwrap_failure(status_read, raw)
         if plan.runs_shim and not raw.sandbox_failure:
             _read_program_status(raw, init_read, plan.trusted_status)
-        if scratch is not None or plan.isolation.namespaces is not None:
+        if scratch is not None:  # the job is its own bounded tmpfs (jobdirs.create_job_space)
             raw.disk_full = _disk_full(job_dir)
         if group is not None:
             raw.cpu_seconds = group.cpu_seconds()

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from greencoder.core.languages import CPP, JAVA, PYTHON
-from greencoder.core.sandbox import Limits, Sandbox, SandboxPolicy, SandboxUnavailable, Status, printable
+from greencoder.core.sandbox import Limits, Sandbox, SandboxPolicy, SandboxUnavailable, Status, Toolchains, printable
 from greencoder.core.sandbox import isolation as isolation_module
 from greencoder.core.sandbox.isolation import WEAK_ENV, plan_isolation
 
@@ -521,3 +521,22 @@ def test_bubblewrap_dev_is_read_only(sandbox):
     """)
     assert result.ok and "WROTE" not in result.stdout, result.reason
 
+
+
+@needs_gpp
+def test_a_toolchain_outside_usr_is_shown_read_only(tmp_path):
+    """The allow-list shows /usr; a compiler installed elsewhere (/opt) is shown through its prefix."""
+    prefix = Path("/opt") / f"gc-trust-gcc-{os.getpid()}"
+    (prefix / "bin").mkdir(parents=True)
+    try:
+        wrapper = prefix / "bin" / "g++"
+        wrapper.write_text(f'#!/bin/sh\nexec {shutil.which("g++")} "$@"\n')
+        os.chmod(prefix, 0o755)
+        os.chmod(prefix / "bin", 0o755)
+        os.chmod(wrapper, 0o755)
+        sandbox = make_sandbox("strongest", tmp_path)
+        sandbox = Sandbox(sandbox.policy, toolchains=Toolchains(cxx=str(wrapper)))
+        result = run(sandbox, '#include <cstdio>\nint main() { std::puts("built by /opt"); }\n', language=CPP)
+        assert result.ok and result.stdout == "built by /opt\n", result.reason
+    finally:
+        shutil.rmtree(prefix)

@@ -59,10 +59,13 @@ class Toolchains:
         return _find_python(self.python, self.other_user, os.environ.get("PATH", os.defpath))
 
     def exposed_paths(self, language: Language) -> list[str]:
-        """Folders the sandbox must show read-only for the toolchain to work (e.g. a pyenv Python under /root)."""
+        """Folders the sandbox must show read-only for the toolchain to work: the installation
+        prefix of each tool (a pyenv Python under /root, a JDK or GCC in /opt); the sandbox's
+        allow-listed view shows /usr and little else."""
         if language is PYTHON:
             return [self.python_interpreter()[1]]
-        return []
+        tools = [self.cxx] if language is CPP else [self.javac, self.java] if language is JAVA else []
+        return sorted({os.path.dirname(os.path.dirname(self.resolve(tool))) for tool in tools})
 
     def java_heap_mib(self, limits: Limits) -> int:
         """-Xmx in MiB. Without a cgroup the JVM runs under RLIMIT_AS = the memory limit, and reserves

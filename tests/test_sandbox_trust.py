@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from greencoder.core.errors import InputError
 from greencoder.core.languages import CPP, JAVA, PYTHON
 from greencoder.core.sandbox import Limits, Sandbox, SandboxPolicy, SandboxUnavailable, Status, Toolchains, printable
 from greencoder.core.sandbox import isolation as isolation_module
@@ -540,3 +541,44 @@ def test_a_toolchain_outside_usr_is_shown_read_only(tmp_path):
         assert result.ok and result.stdout == "built by /opt\n", result.reason
     finally:
         shutil.rmtree(prefix)
+
+
+# --- read-only job files (a measurement harness) ------------------------------------------------
+
+TAMPERER = """
+import os
+attempts = {
+    "write": lambda: open("harness.py", "w").write("print('FAKE')"),
+    "append": lambda: open("harness.py", "a").write("print('FAKE')"),
+    "chmod": lambda: os.chmod("harness.py", 0o666),
+    "rename": lambda: os.rename("harness.py", "moved.py"),
+    "unlink": lambda: os.unlink("harness.py"),
+}
+for name, attempt in attempts.items():
+    try:
+        attempt()
+        print("TAMPERED", name)
+    except OSError as exc:
+        print("denied", name, exc.errno)
+open("scratch.txt", "w").write("the folder itself stays writable")
+"""
+
+
+def test_read_only_job_files_cannot_be_changed_replaced_or_removed(sandbox):
+    if sandbox.plan.switch_uid is None and not has_file_system_view(sandbox):
+        pytest.skip("without a uid switch or bubblewrap the program owns every file it can see")
+    files = {"main.py": TAMPERER, "harness.py": "print('REAL HARNESS')\n"}
+    with sandbox.prepare(PYTHON, files, "main.py", read_only=["harness.py"]) as job:
+        tampering = job.run()
+        assert tampering.ok, tampering.reason
+        assert "TAMPERED" not in tampering.stdout, tampering.stdout
+        assert (job.directory / "scratch.txt").exists()
+        assert (job.directory / "harness.py").read_text() == "print('REAL HARNESS')\n"
+    with sandbox.prepare(PYTHON, {"harness.py": "print('REAL HARNESS')\n"}, "harness.py",
+                         read_only=["harness.py"]) as job:
+        assert job.run().stdout == "REAL HARNESS\n"
+
+
+def test_read_only_names_must_be_job_files(sandbox):
+    with pytest.raises(InputError, match="not among the job's files"):
+        sandbox.prepare(PYTHON, {"main.py": "pass\n"}, "main.py", read_only=["harness.py"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -62,8 +62,10 @@ class Sandbox:
     def isolation(self) -> Isolation:
         return self.plan.isolation
 
-    def prepare(self, language: Language, files: Mapping[str, str], entry: str) -> Job:
-        return Job(self, language, files, entry)
+    def prepare(self, language: Language, files: Mapping[str, str], entry: str, read_only: Collection[str] = ()) -> Job:
+        """A job folder holding `files`; those named in `read_only` (a measurement harness) cannot be
+        changed, replaced or removed by the programs that run there."""
+        return Job(self, language, files, entry, read_only)
 
     def execute(self, language: Language, source: str, *, stdin: bytes | None = None, args: Sequence[str] = (),
                 limits: Limits | None = None, expected_stdout: str | None = None) -> ExecutionResult:
@@ -79,22 +81,33 @@ class Sandbox:
 class Job:
     """One job folder: files written once, built once, run any number of times, then deleted."""
 
-    def __init__(self, sandbox: Sandbox, language: Language, files: Mapping[str, str], entry: str) -> None:
+    def __init__(self, sandbox: Sandbox, language: Language, files: Mapping[str, str], entry: str,
+                 read_only: Collection[str] = ()) -> None:
         self.sandbox = sandbox
         self.language = language
         self.entry = entry
         for name in files:
             if "/" in name or name in ("", ".", "..") or name.startswith("."):
                 raise InputError(f"job file name '{name}' must be a plain file name")
+        if set(read_only) - set(files):
+            raise InputError(f"read-only job files {sorted(set(read_only) - set(files))} are not among the job's files")
         limits = (sandbox.run_limits, sandbox.compile_limits)
         uid, gid = sandbox.plan.switch_uid, sandbox.plan.switch_gid
-        self.space = create_job_space(ensure_jobs_dir(sandbox.policy.resolved_jobs_dir()), max(lim.max_disk_bytes for lim in limits),
+        jobs = ensure_jobs_dir(sandbox.policy.resolved_jobs_dir())
+        self.space = create_job_space(jobs, max(lim.max_disk_bytes for lim in limits),
                                       max(lim.max_inodes for lim in limits), uid, gid)
         self.directory = self.space.work
         self.files = list(files)
+        self.read_only = [name for name in files if name in set(read_only)]
         try:
             for name, text in files.items():
-                _write_new(self.directory / name, text.encode(), uid, gid)
+                if name in self.read_only:  # ours, in a sticky folder: readable, not writable or replaceable
+                    _write_new(self.directory / name, text.encode(), None, None, 0o644)
+                else:
+                    _write_new(self.directory / name, text.encode(), uid, gid)
+            if self.read_only and uid is not None:
+                os.chown(self.directory, os.geteuid(), os.getegid())
+                os.chmod(self.directory, 0o1777)
         except BaseException:
             self.space.remove()
             raise
@@ -157,7 +170,7 @@ class Job:
         except ToolchainError as exc:
             return ExecutionResult(Status.SANDBOX_ERROR, str(exc), stage, sandbox.isolation)
         raw = run_isolated(sandbox.plan, sandbox.cgroups, argv, self.directory, self.environment(), limits,
-                           address_space, stdin, exposed, self.space.scratch)
+                           address_space, stdin, exposed, self.space.scratch, self.read_only)
         status, reason = classify(raw, stage, limits, expected_stdout)
         return ExecutionResult(
             status=status, reason=reason, stage=stage, isolation=sandbox.isolation,
@@ -169,10 +182,11 @@ class Job:
         )
 
 
-def _write_new(path: Path, data: bytes, uid: int | None, gid: int | None) -> None:
+def _write_new(path: Path, data: bytes, uid: int | None, gid: int | None, mode: int = 0o600) -> None:
     """Create a job file that must not exist yet (O_EXCL, no symlink followed), owned by the sandbox uid."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
     try:
+        os.fchmod(fd, mode)
         if uid is not None:
             os.fchown(fd, uid, gid)
         view = memoryview(data)

@@ -103,15 +103,17 @@ class Plan:
         return self.runs_shim and self.perl_init is not None
 
     def wrap(self, argv: list[str], job_dir: Path, status_fd: int | None, exposed: list[str] = (),
-             scratch: Path | None = None, init_fd: int | None = None, tmpfs_bytes: int | None = None) -> list[str]:
+             scratch: Path | None = None, init_fd: int | None = None, tmpfs_bytes: int | None = None,
+             read_only: list[str] = ()) -> list[str]:
         """The full command line. `status_fd`: bubblewrap's JSON status pipe; `init_fd`: the pipe
-        the init writes the program's wait status to; `scratch`: the job's bounded /tmp."""
+        the init writes the program's wait status to; `scratch`: the job's bounded /tmp;
+        `read_only`: job files bubblewrap mounts read-only (they cannot be replaced either)."""
         kind = self.isolation.namespaces
         if kind == "bubblewrap":
             trusted = self.perl_init is not None and init_fd is not None
             inner = pid1.init_argv(pid1.INSIDE_PATH if trusted else None, init_fd, argv)
             return bubblewrap_argv(inner, job_dir, self.hidden_paths(), status_fd, list(exposed), scratch,
-                                   self.perl_init if trusted else None, tmpfs_bytes, self.etc)
+                                   self.perl_init if trusted else None, tmpfs_bytes, self.etc, list(read_only))
         if kind == "unshare":
             return unshare_argv(pid1.init_argv(self.perl_init, init_fd, argv))
         if kind == "sandbox-exec":
@@ -181,13 +183,13 @@ def child_rlimits(limits: Limits, address_space: bool, cgroup_limits_processes: 
 
 def bubblewrap_argv(argv: list[str], job_dir: Path, hidden: list[str], status_fd: int | None,
                     exposed: list[str] = (), scratch: Path | None = None, init: str | None = None,
-                    tmpfs_bytes: int | None = None, etc: str | None = None) -> list[str]:
+                    tmpfs_bytes: int | None = None, etc: str | None = None, read_only: list[str] = ()) -> list[str]:
     job = str(job_dir)
     # --as-pid-1: bwrap's own init would reap the program but is never reaped itself, losing its CPU time;
     # our init (pid1.py) reaps it and reports how it ended.
     wrapped = ["bwrap", "--unshare-all", "--as-pid-1", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
     wrapped += bubblewrap_view(job_dir, scratch, list(exposed), hidden,
-                               tmpfs_bytes or Limits().max_disk_bytes, init, etc)
+                               tmpfs_bytes or Limits().max_disk_bytes, init, etc, list(read_only))
     wrapped += ["--chdir", job, "--setenv", "HOME", job, "--setenv", "TMPDIR", job]
     if status_fd is not None:
         wrapped += ["--json-status-fd", str(status_fd)]

@@ -50,15 +50,17 @@ class RawRun:
 
 def run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], job_dir: Path, env: dict[str, str],
                  limits: Limits, address_space: bool, stdin: bytes | None = None, exposed: list[str] = (),
-                 scratch: Path | None = None) -> RawRun:
+                 scratch: Path | None = None, read_only: list[str] = ()) -> RawRun:
     sweep_uid = plan.switch_uid if cgroups is None and plan.isolation.namespaces is None else None
     if sweep_uid is None:
-        return _run_isolated(plan, cgroups, argv, job_dir, env, limits, address_space, stdin, exposed, scratch)
+        return _run_isolated(plan, cgroups, argv, job_dir, env, limits, address_space, stdin, exposed, scratch,
+                             read_only)
     marker = f"{RUN_MARKER}={uuid.uuid4().hex}"
     env = {**env, RUN_MARKER: marker.split("=", 1)[1]}
     with _UID_SWEEP_LOCK:
         _become_subreaper()
-        raw = _run_isolated(plan, cgroups, argv, job_dir, env, limits, address_space, stdin, exposed, scratch)
+        raw = _run_isolated(plan, cgroups, argv, job_dir, env, limits, address_space, stdin, exposed, scratch,
+                             read_only)
         raw.stray_processes = max(raw.stray_processes, sweep_run(sweep_uid, marker.encode(), job_dir))
         return raw
 
@@ -140,7 +142,7 @@ def _processes():
 
 def _run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], job_dir: Path, env: dict[str, str],
                   limits: Limits, address_space: bool, stdin: bytes | None, exposed: list[str],
-                  scratch: Path | None) -> RawRun:
+                  scratch: Path | None, read_only: list[str] = ()) -> RawRun:
     raw = RawRun()
     group: RunCgroup | None = None
     if cgroups is not None:
@@ -154,7 +156,8 @@ def _run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], jo
     status_read, status_write = os.pipe() if plan.isolation.namespaces == "bubblewrap" else (None, None)
     init_read, init_write = os.pipe() if plan.trusted_status else (None, None)
     try:
-        wrapped = plan.wrap(argv, job_dir, status_write, exposed, scratch, init_write, limits.max_disk_bytes)
+        wrapped = plan.wrap(argv, job_dir, status_write, exposed, scratch, init_write, limits.max_disk_bytes,
+                            [str(job_dir / name) for name in read_only])
         started = time.monotonic()
         try:
             process = subprocess.Popen(

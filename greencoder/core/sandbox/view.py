@@ -101,7 +101,8 @@ def covered(path: str, roots: list[str]) -> bool:
 
 
 def bubblewrap_view(job_dir: Path, scratch: Path | None, exposed: list[str], hidden: list[str],
-                    tmpfs_bytes: int, init: str | None, etc: str | None = None) -> list[str]:
+                    tmpfs_bytes: int, init: str | None, etc: str | None = None,
+                    read_only: list[str] = ()) -> list[str]:
     """All the mount arguments: system, toolchains, /proc, /dev, /tmp, the job folder, the init."""
     args = system_view(etc)
     bound = [root for root in SYSTEM_ROOTS if os.path.isdir(root) and not os.path.islink(root)]
@@ -121,6 +122,8 @@ def bubblewrap_view(job_dir: Path, scratch: Path | None, exposed: list[str], hid
     args += ["--remount-ro", "/dev"]  # bubblewrap's /dev is an unbounded tmpfs the program could fill
     job = str(job_dir)
     args += ["--bind", job, job]
+    for path in read_only:  # a mount point: neither writable nor renamable nor removable inside
+        args += ["--ro-bind", path, path]
     if init is not None:
         args += ["--ro-bind", init, "/.greencoder-init"]
     args += ["--remount-ro", "/"]

@@ -200,3 +200,21 @@ def test_stale_cgroups_of_dead_runs_are_reaped():
     assert sandbox.cgroups.reap_stale() >= 1
     assert not any(path.exists() for path in stale.values())
 
+
+
+def test_reaping_a_folder_another_process_removes_meanwhile_is_no_error(tmp_path, monkeypatch):
+    """Two greencoder processes starting at once may reap the same dead run's folder."""
+    jobs = tmp_path / "jobs"
+    jobs.mkdir()
+    dead = jobs / "job-999999999-1-abc"
+    (dead / "work").mkdir(parents=True)
+    real_remove = jobdirs.remove_tree
+
+    def removed_by_someone_else_first(path):
+        real_remove(path)
+        real_remove(path)  # the second call sees nothing: fine
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+
+    monkeypatch.setattr(jobdirs, "remove_tree", removed_by_someone_else_first)
+    assert reap_stale(jobs) == 0
+    assert not dead.exists()

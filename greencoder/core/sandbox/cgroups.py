@@ -186,8 +186,11 @@ class CgroupSupport:
                 continue
             group = RunCgroup(self.version, {key: parent / name for key, parent in self.parents.items()
                                              if (parent / name).is_dir()})
-            group.kill()
-            group.remove()
+            try:  # another greencoder starting now may be reaping the same cgroup
+                group.kill()
+                group.remove()
+            except OSError:
+                continue
             reaped += 1
         return reaped
 

@@ -162,9 +162,12 @@ def reap_stale(jobs: Path) -> int:
         if owner_alive(int(match.group(1)), match.group(2)):
             continue
         path = Path(entry.path)
-        while os.path.ismount(path) and unmount(path):
-            pass
-        remove_tree(path)
+        try:  # another greencoder starting now may be reaping the same folder
+            while os.path.ismount(path) and unmount(path):
+                pass
+            remove_tree(path)
+        except OSError:
+            continue
         reaped += 1
     return reaped
 

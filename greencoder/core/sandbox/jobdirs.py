@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import errno
 import os
@@ -81,6 +82,17 @@ def owner_alive(pid: int, start: str) -> bool:
 def make_owned_dir(jobs: Path, kind: str) -> Path:
     """A fresh folder in `jobs` named for its kind and its owner process."""
     return Path(tempfile.mkdtemp(prefix=f"{kind}-{owner_tag()}-", dir=jobs))
+
+
+def remove_at_exit(path: Path) -> None:
+    """Remove `path` when this process exits (not when a forked child of it does)."""
+    owner = os.getpid()
+
+    def remove() -> None:
+        if os.getpid() == owner:
+            remove_tree(path)
+
+    atexit.register(remove)
 
 
 def mount_tmpfs(path: Path, size_bytes: int, inodes: int, uid: int, gid: int) -> bool:

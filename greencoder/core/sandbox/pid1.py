@@ -14,13 +14,12 @@ Where Perl is missing, a shell init is used and a 128+N exit is only *reported* 
 
 from __future__ import annotations
 
-import atexit
 import functools
 import os
 import shutil
 from pathlib import Path
 
-from .jobdirs import make_owned_dir, remove_tree
+from .jobdirs import make_owned_dir, remove_at_exit
 
 # argv after the interpreter: -e SCRIPT STATUS_FD PROGRAM ARGS...
 PERL_INIT = r"""
@@ -57,7 +56,7 @@ def execute_only_perl(jobs: str) -> str | None:
     if found is None:
         return None
     folder = make_owned_dir(Path(jobs), "pid1")
-    atexit.register(remove_tree, folder)  # or reaped by the next start, after a kill
+    remove_at_exit(folder)  # or reaped by the next start, after a kill
     os.chmod(folder, 0o711)
     copy = folder / "perl"
     shutil.copyfile(os.path.realpath(found), copy)

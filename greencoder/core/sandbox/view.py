@@ -11,7 +11,6 @@ folder, or bubblewrap's sized tmpfs).
 
 from __future__ import annotations
 
-import atexit
 import functools
 import glob
 import os
@@ -19,7 +18,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from .jobdirs import make_owned_dir, remove_tree
+from .jobdirs import make_owned_dir, remove_at_exit, remove_tree
 
 SYSTEM_ROOTS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 ETC_ENTRIES = (
@@ -70,7 +69,7 @@ def etc_snapshot(jobs: str) -> str | None:
         folder = make_owned_dir(Path(jobs), "etc")
     except OSError:
         return None
-    atexit.register(remove_tree, folder)  # or reaped by the next start, after a kill
+    remove_at_exit(folder)  # or reaped by the next start, after a kill
     etc = folder / "etc"
     try:
         etc.mkdir()

@@ -579,6 +579,25 @@ def test_read_only_job_files_cannot_be_changed_replaced_or_removed(sandbox):
         assert job.run().stdout == "REAL HARNESS\n"
 
 
+def job_folders(sandbox) -> set[str]:
+    return {path.name for path in sandbox.policy.resolved_jobs_dir().glob("job-*")}
+
+
 def test_read_only_names_must_be_job_files(sandbox):
+    before = job_folders(sandbox)
     with pytest.raises(InputError, match="not among the job's files"):
         sandbox.prepare(PYTHON, {"main.py": "pass\n"}, "main.py", read_only=["harness.py"])
+    assert job_folders(sandbox) == before  # no folder (or tmpfs mount) left behind
+
+
+def test_a_job_that_fails_while_being_written_leaves_nothing(sandbox, monkeypatch):
+    from greencoder.core.sandbox import executor
+
+    def disk_error(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    before = job_folders(sandbox)
+    monkeypatch.setattr(executor, "_write_new", disk_error)
+    with pytest.raises(OSError):
+        sandbox.prepare(PYTHON, {"main.py": "pass\n"}, "main.py")
+    assert job_folders(sandbox) == before

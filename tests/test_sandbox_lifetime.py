@@ -189,8 +189,8 @@ def test_reaping_spares_live_owners_and_other_files(tmp_path):
         mine.remove()
 
 
-def test_stale_cgroups_of_dead_runs_are_reaped():
-    sandbox = Sandbox(SandboxPolicy(jobs_dir=str(Path("/tmp") / f"gc-life-{os.getpid()}")))
+def test_stale_cgroups_of_dead_runs_are_reaped(tmp_path):
+    sandbox = Sandbox(SandboxPolicy(jobs_dir=str(tmp_path / "jobs"), namespaces="none", use_cgroup=True))
     if sandbox.cgroups is None:
         pytest.skip("no cgroups here")
     group = sandbox.cgroups.create(64 << 20, 8)

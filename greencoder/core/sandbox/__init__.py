@@ -8,6 +8,7 @@
 Every result records the isolation it ran under (`result.isolation.label`).
 """
 
+from .classify import printable
 from .executor import Job, Sandbox
 from .isolation import SandboxPolicy, SandboxUnavailable
 from .limits import DEFAULT_COMPILE_LIMITS, DEFAULT_RUN_LIMITS, Limits
@@ -16,5 +17,5 @@ from .toolchains import ToolchainError, Toolchains
 
 __all__ = [
     "DEFAULT_COMPILE_LIMITS", "DEFAULT_RUN_LIMITS", "ExecutionResult", "Isolation", "Job", "Limits", "Sandbox",
-    "SandboxPolicy", "SandboxUnavailable", "Status", "ToolchainError", "Toolchains",
+    "SandboxPolicy", "SandboxUnavailable", "Status", "ToolchainError", "Toolchains", "printable",
 ]

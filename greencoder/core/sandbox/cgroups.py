@@ -12,14 +12,18 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import signal
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from .jobdirs import owner_alive, owner_tag
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 V1_CONTROLLERS = ("memory", "pids", "cpuacct", "freezer")
+_RUN_NAME = re.compile(r"^run-(\d+)-(\d+)-[0-9a-f]+$")
 
 
 def _read(path: Path) -> str:
@@ -74,7 +78,7 @@ class CgroupSupport:
     parents: dict[str, Path]  # v2: {"": dir}; v1: {"memory": dir, "pids": dir, ...}
 
     @classmethod
-    def detect(cls, root: Path = CGROUP_ROOT, proc_self_cgroup: str | None = None) -> "CgroupSupport | None":
+    def detect(cls, root: Path = CGROUP_ROOT, proc_self_cgroup: str | None = None) -> CgroupSupport | None:
         """The strongest usable layout, or None. Probes by creating (and removing) a directory."""
         if proc_self_cgroup is None:
             try:
@@ -88,7 +92,7 @@ class CgroupSupport:
         return None
 
     @classmethod
-    def _v2(cls, root: Path, mine: dict[str, str]) -> "CgroupSupport | None":
+    def _v2(cls, root: Path, mine: dict[str, str]) -> CgroupSupport | None:
         unified = root if (root / "cgroup.controllers").exists() else root / "unified"
         if "" not in mine or not (unified / "cgroup.controllers").exists():
             return None
@@ -105,7 +109,7 @@ class CgroupSupport:
         return cls("v2", {"": own / "greencoder"})
 
     @classmethod
-    def _v1(cls, root: Path, mine: dict[str, str]) -> "CgroupSupport | None":
+    def _v1(cls, root: Path, mine: dict[str, str]) -> CgroupSupport | None:
         parents = {}
         for controller in V1_CONTROLLERS:
             hierarchy = root / controller
@@ -124,8 +128,8 @@ class CgroupSupport:
         group.remove()
         return True
 
-    def create(self, memory_bytes: int, max_processes: int) -> "RunCgroup":
-        name = f"run-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    def create(self, memory_bytes: int, max_processes: int) -> RunCgroup:
+        name = f"run-{owner_tag()}-{uuid.uuid4().hex[:12]}"  # owner pid and start time: reaped once it is gone
         if self.version == "v2":
             parent = self.parents[""]
             parent.mkdir(exist_ok=True)
@@ -164,6 +168,31 @@ class CgroupSupport:
             group.remove()
             raise
         return group
+
+
+    def reap_stale(self) -> int:
+        """Empty and remove the run cgroups of greencoder processes that are gone (a SIGKILLed run
+        leaves its cgroup, and whatever escaped into it, behind); returns how many."""
+        names: set[str] = set()
+        for parent in self.parents.values():
+            try:
+                names.update(entry.name for entry in os.scandir(parent) if _RUN_NAME.match(entry.name))
+            except OSError:
+                continue
+        reaped = 0
+        for name in sorted(names):
+            pid, start = _RUN_NAME.match(name).groups()
+            if int(pid) == os.getpid() or owner_alive(int(pid), start):
+                continue
+            group = RunCgroup(self.version, {key: parent / name for key, parent in self.parents.items()
+                                             if (parent / name).is_dir()})
+            try:  # another greencoder starting now may be reaping the same cgroup
+                group.kill()
+                group.remove()
+            except OSError:
+                continue
+            reaped += 1
+        return reaped
 
 
 @dataclass

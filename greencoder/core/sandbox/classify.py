@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import signal
+import unicodedata
 
 from .limits import Limits
 from .process import RawRun
@@ -19,6 +20,17 @@ _ASSERTION = re.compile(r"AssertionError|Assertion `.*' failed|Assertion failed|
 _MEMORY = re.compile(r"\bMemoryError\b|std::bad_alloc|java\.lang\.OutOfMemoryError|Cannot allocate memory|out of memory")
 _FILE_TOO_LARGE = re.compile(r"File too large|\[Errno 27\]")
 _ERROR_LINE = re.compile(r"(Error|Exception|error:|terminate called|what\(\)|Assertion|Traceback)")
+
+
+_ESCAPE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[PX^_][^\x1b]*(?:\x1b\\)?|.)?")
+
+
+def printable(text: str) -> str:
+    """`text` safe to print on a terminal: escape sequences removed, other control and format
+    characters (bidi overrides included) dropped, tabs as spaces. Program output is untrusted."""
+    text = _ESCAPE.sub("", text).replace("\t", " ")
+    return "".join(ch for ch in text if unicodedata.category(ch) not in ("Cc", "Cf", "Zl", "Zp", "Co", "Cs")
+                   or ch == "\n")
 
 
 def signal_name(number: int) -> str:
@@ -54,6 +66,7 @@ def classify(raw: RawRun, stage: str, limits: Limits,
              expected_stdout: str | None = None) -> tuple[Status, str]:
     stderr = raw.stderr.decode(errors="replace")
     status, reason = _classify(raw, stage, stderr, limits, expected_stdout)
+    reason = " ".join(printable(reason).split("\n")).strip()
     if stage == "compile" and status not in (Status.OK, Status.SANDBOX_ERROR):
         return Status.COMPILE_ERROR, (reason if status is Status.RUNTIME_ERROR else f"compiler: {reason}")
     return status, reason
@@ -68,6 +81,11 @@ def _classify(raw: RawRun, stage: str, stderr: str, limits: Limits, expected_std
         return Status.TIMEOUT, f"still running after the {limits.wall_seconds:g} s wall-clock limit"
     if raw.oom_killed:
         return Status.MEMORY_LIMIT, f"exceeded the {_mib(limits.memory_bytes)} memory limit"
+    if raw.disk_full:
+        return Status.OUTPUT_LIMIT, (f"filled its {_mib(limits.max_disk_bytes)}, {limits.max_inodes}-file job folder "
+                                     "(/tmp and /dev/shm included)")
+    if "init_killed_by" in raw.details:
+        return Status.KILLED, f"the sandbox's init was killed by {signal_name(raw.details['init_killed_by'])}"
     if raw.signal is not None:
         name = signal_name(raw.signal)
         if raw.signal == signal.SIGXCPU or (raw.signal == signal.SIGKILL and _used_all_cpu(raw, limits)):

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
-import stat
 import sys
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from greencoder.core.languages import Language
 from .cgroups import CgroupSupport
 from .classify import classify
 from .isolation import Plan, SandboxPolicy, plan_isolation
+from .jobdirs import create_job_space, ensure_jobs_dir, reap_stale
 from .limits import DEFAULT_COMPILE_LIMITS, DEFAULT_RUN_LIMITS, Limits
 from .process import run_isolated
 from .results import ExecutionResult, Isolation, Status
@@ -49,18 +47,25 @@ class Sandbox:
         self.compile_limits = compile_limits
         self.cgroups = detect_cgroups() if self.policy.use_cgroup else None
         self.plan: Plan = plan_isolation(self.policy, self.cgroups.version if self.cgroups else None)
-        self.toolchains = replace(toolchains or Toolchains(), other_user=self.plan.switch_uid is not None)
+        self.toolchains = replace(toolchains or Toolchains(), other_user=self.plan.switch_uid is not None,
+                                  cap_jvm_memory=self.cgroups is None)
+        _reap_once(str(self.policy.resolved_jobs_dir()), self.cgroups)
         if self.plan.isolation.unsafe:
             (warn or _shout)("RUNNING UNTRUSTED CODE WITHOUT A SANDBOX (--unsafe-no-sandbox): it can read and "
                              "write your files and use the network. Rejected layers: "
+                             + ("; ".join(self.plan.rejected) or "none"))
+        elif self.plan.isolation.gaps:
+            (warn or _shout)(f"WEAK SANDBOX ({self.plan.isolation.label}): opted in; rejected layers: "
                              + ("; ".join(self.plan.rejected) or "none"))
 
     @property
     def isolation(self) -> Isolation:
         return self.plan.isolation
 
-    def prepare(self, language: Language, files: Mapping[str, str], entry: str) -> "Job":
-        return Job(self, language, files, entry)
+    def prepare(self, language: Language, files: Mapping[str, str], entry: str, read_only: Collection[str] = ()) -> Job:
+        """A job folder holding `files`; those named in `read_only` (a measurement harness) cannot be
+        changed, replaced or removed by the programs that run there."""
+        return Job(self, language, files, entry, read_only)
 
     def execute(self, language: Language, source: str, *, stdin: bytes | None = None, args: Sequence[str] = (),
                 limits: Limits | None = None, expected_stdout: str | None = None) -> ExecutionResult:
@@ -76,39 +81,53 @@ class Sandbox:
 class Job:
     """One job folder: files written once, built once, run any number of times, then deleted."""
 
-    def __init__(self, sandbox: Sandbox, language: Language, files: Mapping[str, str], entry: str) -> None:
+    def __init__(self, sandbox: Sandbox, language: Language, files: Mapping[str, str], entry: str,
+                 read_only: Collection[str] = ()) -> None:
         self.sandbox = sandbox
         self.language = language
         self.entry = entry
         for name in files:
             if "/" in name or name in ("", ".", "..") or name.startswith("."):
                 raise InputError(f"job file name '{name}' must be a plain file name")
-        jobs = sandbox.policy.resolved_jobs_dir()
-        jobs.mkdir(parents=True, exist_ok=True)
-        os.chmod(jobs, 0o711)  # the sandbox uid must traverse it, not list it
-        self.directory = Path(tempfile.mkdtemp(prefix="job-", dir=jobs))
-        self.files = list(files)
-        for name, text in files.items():
-            (self.directory / name).write_text(text)
+        if set(read_only) - set(files):
+            raise InputError(f"read-only job files {sorted(set(read_only) - set(files))} are not among the job's files")
+        limits = (sandbox.run_limits, sandbox.compile_limits)
         uid, gid = sandbox.plan.switch_uid, sandbox.plan.switch_gid
-        if uid is not None:
-            for path in [self.directory, *(self.directory / name for name in files)]:
-                os.chown(path, uid, gid)
+        jobs = ensure_jobs_dir(sandbox.policy.resolved_jobs_dir())
+        self.space = create_job_space(jobs, max(lim.max_disk_bytes for lim in limits),
+                                      max(lim.max_inodes for lim in limits), uid, gid)
+        self.directory = self.space.work
+        self.files = list(files)
+        self.read_only = [name for name in files if name in set(read_only)]
+        try:
+            for name, text in files.items():
+                if name in self.read_only:  # ours, in a sticky folder: readable, not writable or replaceable
+                    _write_new(self.directory / name, text.encode(), None, None, 0o644)
+                else:
+                    _write_new(self.directory / name, text.encode(), uid, gid)
+            if self.read_only and uid is not None:
+                os.chown(self.directory, os.geteuid(), os.getegid())
+                os.chmod(self.directory, 0o1777)
+        except BaseException:
+            self.space.remove()
+            raise
         self._built: ExecutionResult | None = None
 
-    def __enter__(self) -> "Job":
+    def __enter__(self) -> Job:
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.close()
 
     def close(self) -> None:
-        _remove_tree(self.directory)
+        self.space.remove()
 
     def environment(self) -> dict[str, str]:
         job = str(self.directory)
         env = {"PATH": SAFE_PATH, "HOME": job, "TMPDIR": job, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8",
                "PYTHONDONTWRITEBYTECODE": "1"}
+        if self.sandbox.toolchains.cap_jvm_memory:
+            env["MALLOC_ARENA_MAX"] = "2"  # each glibc arena reserves 64 MiB of address space per thread
         env.update(self.sandbox.toolchains.extra_env)
         return env
 
@@ -151,7 +170,7 @@ class Job:
         except ToolchainError as exc:
             return ExecutionResult(Status.SANDBOX_ERROR, str(exc), stage, sandbox.isolation)
         raw = run_isolated(sandbox.plan, sandbox.cgroups, argv, self.directory, self.environment(), limits,
-                           address_space, stdin, exposed)
+                           address_space, stdin, exposed, self.space.scratch, self.read_only)
         status, reason = classify(raw, stage, limits, expected_stdout)
         return ExecutionResult(
             status=status, reason=reason, stage=stage, isolation=sandbox.isolation,
@@ -163,21 +182,33 @@ class Job:
         )
 
 
-def _remove_tree(path: Path) -> None:
-    """Delete a job folder even if the program made parts of it read-only."""
+def _write_new(path: Path, data: bytes, uid: int | None, gid: int | None, mode: int = 0o600) -> None:
+    """Create a job file that must not exist yet (O_EXCL, no symlink followed), owned by the sandbox uid."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+    try:
+        os.fchmod(fd, mode)
+        if uid is not None:
+            os.fchown(fd, uid, gid)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
-    def make_writable_and_retry(function, target, _):
-        try:
-            os.chmod(os.path.dirname(target), stat.S_IRWXU)
-            os.chmod(target, stat.S_IRWXU)
-            function(target)
-        except OSError:
-            pass
 
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(path, onexc=make_writable_and_retry)
-    else:
-        shutil.rmtree(path, onerror=make_writable_and_retry)
+_reaped: set[tuple] = set()
+
+
+def _reap_once(jobs: str, cgroups: CgroupSupport | None) -> None:
+    """At the first start in this process: remove what runs of dead greencoder processes left behind
+    (job folders and their tmpfs mounts, per-run cgroups and anything still in them)."""
+    key = (jobs, tuple(sorted(str(path) for path in cgroups.parents.values())) if cgroups else ())
+    if key in _reaped:
+        return
+    _reaped.add(key)
+    reap_stale(Path(jobs))
+    if cgroups is not None:
+        cgroups.reap_stale()
 
 
 def _shout(message: str) -> None:

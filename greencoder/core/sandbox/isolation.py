@@ -1,55 +1,66 @@
 """Choose and apply the strongest isolation this machine offers; record what was used.
 
 Layers, strongest first (the cgroup, chosen separately in cgroups.py, combines with all of them):
-1. bubblewrap: all namespaces unshared, read-only root, tmpfs over /tmp, /var/tmp, /root, /home,
-   /run and the user's project, only the job folder writable, HOME inside it;
-2. `unshare`: user, network, PID, IPC and UTS namespaces, no filesystem view of its own;
-3. an unprivileged uid, a new session and rlimits only;
+1. bubblewrap: all namespaces unshared, an allow-listed read-only view of the file system (see
+   view.py: no host sockets, FIFOs, home or project), only the job folder and a bounded /tmp
+   writable, HOME inside the job folder;
+2. `unshare`: user, network, PID, IPC and UTS namespaces, but the host's file system: world-writable
+   host folders (/tmp, /dev/shm) and host unix sockets stay reachable;
+3. an unprivileged uid, a new session and rlimits only: no namespaces at all;
 4. macOS `sandbox-exec` with a profile that denies the network and writes outside the job folder.
 When greencoder runs as root, the child switches to an unprivileged uid *before* exec'ing the
-wrapper: `bwrap --uid` started by root is still uid 0 to the kernel. A level whose filesystem is
-unprotected (no bubblewrap, no sandbox-exec, no uid switch) is refused unless the user opted in.
+wrapper: `bwrap --uid` started by root is still uid 0 to the kernel. Anything weaker than
+bubblewrap is used only when asked for (`namespaces="unshare"|"none"`, `allow_weak`, or
+GREENCODER_ALLOW_WEAK_SANDBOX=1), and says what it leaves open; a level whose filesystem is
+unprotected (no bubblewrap, no sandbox-exec, no uid switch) needs `allow_unsandboxed` too.
 """
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 import platform
 import resource
 import shutil
+import signal
 import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from greencoder.core.errors import GreencoderError
-
+from . import pid1
+from .errors import SandboxUnavailable
+from .jobdirs import ensure_jobs_dir, make_owned_dir, remove_tree
 from .limits import Limits
 from .results import Isolation
+from .view import bubblewrap_view, etc_snapshot
+
+__all__ = ["Plan", "SandboxPolicy", "SandboxUnavailable", "plan_isolation"]
 
 NOBODY = 65534
 HIDDEN_BY_DEFAULT = ("/tmp", "/var/tmp", "/root", "/home", "/run")
-SCRATCH_DIRS = ("/tmp", "/var/tmp")  # hidden behind a writable tmpfs: programs may expect to write there
-# The first process of a new PID namespace is its init, which the kernel shields from every signal it
-# has no handler for (RLIMIT_CPU's SIGXCPU, abort()'s SIGABRT, a kill() of itself). A shell is that
-# init instead: it runs the program as its child, reaps it (so its rusage reaches us) and exits with
-# 128+N when it dies of signal N. The shell's own stderr ("Killed") goes to /dev/null, the program's
-# not (in a subshell: dash reports a job's death with the job's redirections still in place).
-PID1_SHIM = ("/bin/sh", "-c", 'exec 3>&2 2>/dev/null; ("$@" 2>&3 3>&-); exit $?', "sh")
 SYSTEM_DIRS = ("/", "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/opt", "/proc", "/sys", "/dev", "/var")
+WEAK_ENV = "GREENCODER_ALLOW_WEAK_SANDBOX"
+PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+# What each level below bubblewrap leaves open; printed in the warning and the label.
+GAPS = {
+    "unshare": "no file-system view: host /tmp and /dev/shm writes persist, host unix sockets and FIFOs reachable",
+    None: "no namespaces: network open, host /tmp and /dev/shm writes persist, host unix sockets reachable, "
+          "other processes visible and signalable by the same uid",
+}
 
 
-class SandboxUnavailable(GreencoderError):
-    """No acceptable isolation here, and the user did not opt in to running without one."""
+def _weak_allowed_by_environment() -> bool:
+    return os.environ.get(WEAK_ENV, "") not in ("", "0")
 
 
 @dataclass(frozen=True)
 class SandboxPolicy:
-    """What the user allows. Defaults pick the strongest available layers."""
+    """What the user allows. Defaults pick the strongest available layers and refuse weaker ones."""
 
-    namespaces: str = "auto"  # auto, bubblewrap, unshare, none
+    namespaces: str = "auto"  # auto, bubblewrap, unshare, none (an explicit weak choice is an opt-in)
     use_cgroup: bool = True
     sandbox_uid: int | None = None  # when root; default nobody (65534)
     sandbox_gid: int | None = None
@@ -57,11 +68,15 @@ class SandboxPolicy:
     hidden: tuple[str, ...] = HIDDEN_BY_DEFAULT
     jobs_dir: str | None = None  # where job folders are made; default: <tmp>/greencoder-jobs-<uid>
     allow_unsandboxed: bool = False  # the explicit opt-in to run with whatever is there, even nothing
+    # the opt-in to a level weaker than bubblewrap under "auto" (also GREENCODER_ALLOW_WEAK_SANDBOX=1)
+    allow_weak: bool = field(default_factory=_weak_allowed_by_environment)
 
     def resolved_project(self) -> str:
         return os.path.realpath(self.project or os.getcwd())
 
     def resolved_jobs_dir(self) -> Path:
+        import tempfile
+
         return Path(self.jobs_dir or Path(tempfile.gettempdir()) / f"greencoder-jobs-{os.geteuid()}")
 
 
@@ -74,18 +89,33 @@ class Plan:
     switch_uid: int | None
     switch_gid: int | None
     rejected: list[str] = field(default_factory=list)  # why stronger levels were not used
+    perl_init: str | None = None  # the execute-only perl the trusted PID-1 init runs from (pid1.py)
+    etc: str | None = None  # bubblewrap's /etc: a snapshot of the allowed entries (view.etc_snapshot)
 
     @property
     def runs_shim(self) -> bool:
-        """Whether the program runs under PID1_SHIM, which reports death by signal N as exit 128+N."""
+        """Whether the program runs under a PID-1 init (pid1.py) rather than as our direct child."""
         return self.isolation.namespaces in ("bubblewrap", "unshare")
 
-    def wrap(self, argv: list[str], job_dir: Path, status_fd: int | None, exposed: list[str] = ()) -> list[str]:
+    @property
+    def trusted_status(self) -> bool:
+        """Whether the init reports the program's real wait status on a pipe (else 128+N is ambiguous)."""
+        return self.runs_shim and self.perl_init is not None
+
+    def wrap(self, argv: list[str], job_dir: Path, status_fd: int | None, exposed: list[str] = (),
+             scratch: Path | None = None, init_fd: int | None = None, tmpfs_bytes: int | None = None,
+             read_only: list[str] = ()) -> list[str]:
+        """The full command line. `status_fd`: bubblewrap's JSON status pipe; `init_fd`: the pipe
+        the init writes the program's wait status to; `scratch`: the job's bounded /tmp;
+        `read_only`: job files bubblewrap mounts read-only (they cannot be replaced either)."""
         kind = self.isolation.namespaces
         if kind == "bubblewrap":
-            return bubblewrap_argv(argv, job_dir, self.hidden_paths(), status_fd, list(exposed))
+            trusted = self.perl_init is not None and init_fd is not None
+            inner = pid1.init_argv(pid1.INSIDE_PATH if trusted else None, init_fd, argv)
+            return bubblewrap_argv(inner, job_dir, self.hidden_paths(), status_fd, list(exposed), scratch,
+                                   self.perl_init if trusted else None, tmpfs_bytes, self.etc, list(read_only))
         if kind == "unshare":
-            return unshare_argv(argv)
+            return unshare_argv(pid1.init_argv(self.perl_init, init_fd, argv))
         if kind == "sandbox-exec":
             return ["sandbox-exec", "-p", sandbox_exec_profile(job_dir), *argv]
         return argv
@@ -103,10 +133,13 @@ class Plan:
         return unique
 
     def preexec(self, limits: Limits, address_space: bool, cgroup_procs: list[str]) -> Callable[[], None]:
-        """The child's last steps before exec: join the cgroup, new session, rlimits, drop the uid.
+        """The child's last steps before exec: join the cgroup, new session, rlimits, drop the uid,
+        and die with us (the parent-death signal is set after the uid switch, which clears it).
         Only plain system calls here: this runs between fork and exec."""
         rlimits = child_rlimits(limits, address_space, cgroup_limits_processes=bool(cgroup_procs))
         uid, gid = self.switch_uid, self.switch_gid
+        parent = os.getpid()
+        prctl = getattr(_libc, "prctl", None)  # Linux only
 
         def prepare_child() -> None:
             for procs in cgroup_procs:
@@ -123,6 +156,10 @@ class Plan:
                 os.setgid(gid)
             if uid is not None:
                 os.setuid(uid)
+            if prctl is not None:
+                prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+                if os.getppid() != parent:  # we died before the signal was armed
+                    os._exit(1)
 
         return prepare_child
 
@@ -145,28 +182,23 @@ def child_rlimits(limits: Limits, address_space: bool, cgroup_limits_processes: 
 
 
 def bubblewrap_argv(argv: list[str], job_dir: Path, hidden: list[str], status_fd: int | None,
-                    exposed: list[str] = ()) -> list[str]:
+                    exposed: list[str] = (), scratch: Path | None = None, init: str | None = None,
+                    tmpfs_bytes: int | None = None, etc: str | None = None, read_only: list[str] = ()) -> list[str]:
     job = str(job_dir)
-    # --as-pid-1: bwrap's own init would reap the program but is never reaped itself, losing its CPU time.
-    wrapped = ["bwrap", "--unshare-all", "--as-pid-1", "--die-with-parent", "--new-session",
-               "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--hostname", "sandbox"]
-    for path in hidden:
-        wrapped += ["--tmpfs", path]
-    for path in exposed:  # toolchain folders inside hidden ones (a pyenv Python under /root), read-only
-        if any(path == hide or path.startswith(hide + "/") for hide in hidden):
-            wrapped += ["--ro-bind", path, path]
-    for path in hidden:  # empty and read-only, so writes to home or project fail instead of vanishing
-        if path not in SCRATCH_DIRS:
-            wrapped += ["--remount-ro", path]
-    wrapped += ["--bind", job, job, "--chdir", job, "--setenv", "HOME", job, "--setenv", "TMPDIR", job]
+    # --as-pid-1: bwrap's own init would reap the program but is never reaped itself, losing its CPU time;
+    # our init (pid1.py) reaps it and reports how it ended.
+    wrapped = ["bwrap", "--unshare-all", "--as-pid-1", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
+    wrapped += bubblewrap_view(job_dir, scratch, list(exposed), hidden,
+                               tmpfs_bytes or Limits().max_disk_bytes, init, etc, list(read_only))
+    wrapped += ["--chdir", job, "--setenv", "HOME", job, "--setenv", "TMPDIR", job]
     if status_fd is not None:
         wrapped += ["--json-status-fd", str(status_fd)]
-    return [*wrapped, "--", *PID1_SHIM, *argv]
+    return [*wrapped, "--", *argv]
 
 
 def unshare_argv(argv: list[str]) -> list[str]:
     return ["unshare", "--user", "--map-current-user", "--net", "--pid", "--fork", "--kill-child",
-            "--mount-proc", "--ipc", "--uts", "--", *PID1_SHIM, *argv]
+            "--mount-proc", "--ipc", "--uts", "--", *argv]
 
 
 def sandbox_exec_profile(job_dir: Path) -> str:
@@ -190,17 +222,16 @@ def _switch_ids(policy: SandboxPolicy) -> tuple[int | None, int | None]:
 def _probe(plan: Plan) -> str | None:
     """Run `true` the way real jobs run; None when it works, else the reason it does not."""
     jobs = plan.policy.resolved_jobs_dir()
+    ensure_jobs_dir(jobs)  # refuses a planted link in one line (SandboxUnavailable)
     try:
-        jobs.mkdir(parents=True, exist_ok=True)
-        os.chmod(jobs, 0o711)
-        job = Path(tempfile.mkdtemp(prefix="probe-", dir=jobs))
+        job = make_owned_dir(jobs, "probe")
     except OSError as exc:
         return f"cannot create a job folder in {jobs}: {exc.strerror}"
     try:
         if plan.switch_uid is not None:
             os.chown(job, plan.switch_uid, plan.switch_gid)
         argv = plan.wrap(["true"], job, None)
-        completed = subprocess.run(argv, cwd=job, capture_output=True, timeout=20,
+        completed = subprocess.run(argv, cwd=job, capture_output=True, timeout=20, stdin=subprocess.DEVNULL,
                                    preexec_fn=plan.preexec(Limits(wall_seconds=20), True, []))
         if completed.returncode != 0:
             message = completed.stderr.decode(errors="replace").strip().splitlines()
@@ -209,12 +240,20 @@ def _probe(plan: Plan) -> str | None:
     except (OSError, subprocess.SubprocessError) as exc:
         return str(exc)
     finally:
-        shutil.rmtree(job, ignore_errors=True)
+        remove_tree(job)
+
+
+def _perl_init(policy: SandboxPolicy) -> str | None:
+    try:
+        return pid1.execute_only_perl(str(ensure_jobs_dir(policy.resolved_jobs_dir())))
+    except OSError:
+        return None
 
 
 @functools.lru_cache(maxsize=8)
 def plan_isolation(policy: SandboxPolicy, cgroup_version: str | None) -> Plan:
-    """Try levels strongest first, recording why each stronger one was skipped."""
+    """Try levels strongest first, recording why each stronger one was skipped. Below bubblewrap
+    only with an opt-in: an explicit level, `allow_weak`, or `allow_unsandboxed`."""
     uid, gid = _switch_ids(policy)
     rejected: list[str] = []
     wanted = policy.namespaces
@@ -223,7 +262,9 @@ def plan_isolation(policy: SandboxPolicy, cgroup_version: str | None) -> Plan:
     base = dict(cgroup=cgroup_version, uid=uid, rlimits=True, new_session=True)
 
     def candidate(kind: str | None, **flags) -> Plan:
-        return Plan(Isolation(namespaces=kind, **base, **flags), policy, uid, gid, rejected)
+        perl = _perl_init(policy) if kind in ("bubblewrap", "unshare") else None
+        etc = etc_snapshot(str(policy.resolved_jobs_dir())) if kind == "bubblewrap" else None
+        return Plan(Isolation(namespaces=kind, **base, **flags), policy, uid, gid, rejected, perl, etc)
 
     if platform.system() == "Darwin" and wanted in ("auto", "none") and shutil.which("sandbox-exec"):
         return candidate("sandbox-exec", network_isolated=True, filesystem_isolated=True)
@@ -236,17 +277,23 @@ def plan_isolation(policy: SandboxPolicy, cgroup_version: str | None) -> Plan:
             if reason is None:
                 return plan
             rejected.append(f"bubblewrap: {reason}")
+    weak_ok = wanted in ("unshare", "none") or policy.allow_weak or policy.allow_unsandboxed
+    if wanted == "auto" and not weak_ok:
+        raise SandboxUnavailable(
+            "bubblewrap is unavailable (" + "; ".join(rejected) + "); weaker isolation leaves the host's /tmp, "
+            f"unix sockets or network open, so it needs an opt-in: set {WEAK_ENV}=1 (or pass --unsafe-no-sandbox)"
+        )
     if wanted in ("auto", "unshare"):
         if shutil.which("unshare") is None:
             rejected.append("unshare: not installed")
         else:
-            plan = candidate("unshare", network_isolated=True, filesystem_isolated=uid is not None)
+            plan = candidate("unshare", network_isolated=True, filesystem_isolated=False, gaps=GAPS["unshare"])
             reason = _probe(plan)
             if reason is None and (uid is not None or policy.allow_unsandboxed):
                 return plan
             rejected.append(f"unshare: {reason or 'runs as you, so your files are writable'}")
     if uid is not None:
-        return candidate(None, filesystem_isolated=True)
+        return candidate(None, filesystem_isolated=False, gaps=GAPS[None])
     if policy.allow_unsandboxed:
         return Plan(Isolation(cgroup=cgroup_version, rlimits=True, new_session=True, unsafe=True), policy, None, None, rejected)
     raise SandboxUnavailable(

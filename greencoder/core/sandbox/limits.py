@@ -22,11 +22,15 @@ class Limits:
     max_file_bytes: int = 16 * MIB
     max_open_files: int = 256
     max_output_bytes: int = 1 * MIB  # stdout + stderr together
-    java_heap_bytes: int = 512 * MIB  # -Xmx: the JVM cannot run under RLIMIT_AS
+    java_heap_bytes: int = 512 * MIB  # -Xmx; without a cgroup the JVM's other pools are capped too
+    max_disk_bytes: int = 64 * MIB  # the job folder with /tmp and /dev/shm: one bounded tmpfs
+    max_inodes: int = 8192  # files and folders in that tmpfs
 
     def __post_init__(self) -> None:
         if self.wall_seconds <= 0:
             raise ValueError("wall_seconds must be positive")
+        if self.max_disk_bytes < MIB or self.max_inodes < 64:
+            raise ValueError("max_disk_bytes must be at least 1 MiB and max_inodes at least 64")
         if self.memory_bytes < 16 * MIB:
             raise ValueError("memory_bytes below 16 MiB cannot start any interpreter")
 

@@ -30,7 +30,7 @@ RUN_MARKER = "GREENCODER_RUN"
 class RawRun:
     """Facts about one process run, before they are interpreted into a status."""
 
-    returncode: int | None = None  # exit status, or 128+N when a wrapper reports signal N
+    returncode: int | None = None  # the program's exit status (from the init's record where there is one)
     signal: int | None = None
     stdout: bytes = b""
     stderr: bytes = b""
@@ -43,20 +43,24 @@ class RawRun:
     oom_killed: bool = False
     hit_process_limit: bool = False
     stray_processes: int = 0
+    disk_full: bool = False  # the job's bounded file system ran out of space or inodes
     sandbox_failure: str | None = None  # the wrapper failed before the program started
     details: dict = field(default_factory=dict)
 
 
 def run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], job_dir: Path, env: dict[str, str],
-                 limits: Limits, address_space: bool, stdin: bytes | None = None, exposed: list[str] = ()) -> RawRun:
+                 limits: Limits, address_space: bool, stdin: bytes | None = None, exposed: list[str] = (),
+                 scratch: Path | None = None, read_only: list[str] = ()) -> RawRun:
     sweep_uid = plan.switch_uid if cgroups is None and plan.isolation.namespaces is None else None
     if sweep_uid is None:
-        return _run_isolated(plan, cgroups, argv, job_dir, env, limits, address_space, stdin, exposed)
+        return _run_isolated(plan, cgroups, argv, job_dir, env, limits, address_space, stdin, exposed, scratch,
+                             read_only)
     marker = f"{RUN_MARKER}={uuid.uuid4().hex}"
     env = {**env, RUN_MARKER: marker.split("=", 1)[1]}
     with _UID_SWEEP_LOCK:
         _become_subreaper()
-        raw = _run_isolated(plan, cgroups, argv, job_dir, env, limits, address_space, stdin, exposed)
+        raw = _run_isolated(plan, cgroups, argv, job_dir, env, limits, address_space, stdin, exposed, scratch,
+                             read_only)
         raw.stray_processes = max(raw.stray_processes, sweep_run(sweep_uid, marker.encode(), job_dir))
         return raw
 
@@ -137,7 +141,8 @@ def _processes():
 
 
 def _run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], job_dir: Path, env: dict[str, str],
-                  limits: Limits, address_space: bool, stdin: bytes | None, exposed: list[str]) -> RawRun:
+                  limits: Limits, address_space: bool, stdin: bytes | None, exposed: list[str],
+                  scratch: Path | None, read_only: list[str] = ()) -> RawRun:
     raw = RawRun()
     group: RunCgroup | None = None
     if cgroups is not None:
@@ -146,35 +151,36 @@ def _run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], jo
         except OSError as exc:
             raw.sandbox_failure = f"could not create the run's cgroup: {exc.strerror or exc}"
             return raw
+    # Pipes we read and the child writes: bubblewrap's JSON status, and the init's record of the
+    # program's real wait status (pid1.py). stdin goes through a pipe too, never a file in the job.
     status_read, status_write = os.pipe() if plan.isolation.namespaces == "bubblewrap" else (None, None)
-    stdin_path = None
-    if stdin is not None:
-        stdin_path = job_dir / ".stdin"
-        stdin_path.write_bytes(stdin)
+    init_read, init_write = os.pipe() if plan.trusted_status else (None, None)
     try:
-        wrapped = plan.wrap(argv, job_dir, status_write, exposed)
-        stdin_handle = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+        wrapped = plan.wrap(argv, job_dir, status_write, exposed, scratch, init_write, limits.max_disk_bytes,
+                            [str(job_dir / name) for name in read_only])
         started = time.monotonic()
         try:
             process = subprocess.Popen(
-                wrapped, cwd=job_dir, env=env, stdin=stdin_handle, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=(status_write,) if status_write is not None else (),
+                wrapped, cwd=job_dir, env=env, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                pass_fds=tuple(fd for fd in (status_write, init_write) if fd is not None),
                 preexec_fn=plan.preexec(limits, address_space, group.procs_files if group else []),
             )
         except (OSError, subprocess.SubprocessError) as exc:
             raw.sandbox_failure = f"could not start {wrapped[0]}: {exc}"
             return raw
         finally:
-            if stdin_path:
-                stdin_handle.close()
-            if status_write is not None:
-                os.close(status_write)
-                status_write = None
-        _supervise(process, raw, group, limits, started)
+            for fd in (status_write, init_write):
+                if fd is not None:
+                    os.close(fd)
+            status_write = init_write = None
+        _supervise(process, raw, group, limits, started, stdin)
         if status_read is not None:
             raw.sandbox_failure = _bwrap_failure(status_read, raw)
-        if plan.runs_shim and not raw.sandbox_failure and (raw.returncode or 0) > 128:
-            raw.signal, raw.returncode = raw.returncode - 128, None  # PID1_SHIM's 128+N: killed by signal N
+        if plan.runs_shim and not raw.sandbox_failure:
+            _read_program_status(raw, init_read, plan.trusted_status)
+        if scratch is not None:  # the job is its own bounded tmpfs (jobdirs.create_job_space)
+            raw.disk_full = _disk_full(job_dir)
         if group is not None:
             raw.cpu_seconds = group.cpu_seconds()
             raw.cpu_source = "cgroup" if raw.cpu_seconds is not None else raw.cpu_source
@@ -183,7 +189,7 @@ def _run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], jo
             raw.peak_memory_bytes = group.peak_memory_bytes() or raw.peak_memory_bytes
         return raw
     finally:
-        for fd in (status_read, status_write):
+        for fd in (status_read, status_write, init_read, init_write):
             if fd is not None:
                 os.close(fd)
         if group is not None:
@@ -191,8 +197,56 @@ def _run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], jo
             group.remove()
 
 
-def _supervise(process: subprocess.Popen, raw: RawRun, group: RunCgroup | None, limits: Limits, started: float) -> None:
-    """Read output until the main process exits or the deadline passes, then kill the rest."""
+def _read_program_status(raw: RawRun, init_read: int | None, trusted: bool) -> None:
+    """How the program ended, from the init's record when there is one. Without it (a shell init)
+    an exit status above 128 is reported as a signal but marked as the program's say-so."""
+    code = raw.returncode
+    if trusted:
+        record = _read_all(init_read).decode(errors="replace").split()
+        if len(record) == 1 and record[0].isdigit():
+            status = int(record[0])
+            raw.returncode, raw.signal = (None, os.WTERMSIG(status)) if os.WIFSIGNALED(status) else (
+                os.WEXITSTATUS(status), None)
+            return
+        if code is not None and code > 128:  # the init itself died (our kill, the OOM killer)
+            raw.details["init_killed_by"] = code - 128
+        return
+    if code is not None and code > 128:
+        raw.signal, raw.returncode = code - 128, None  # the shell init's 128+N, maybe exit(128+N)
+        raw.details["signal_unverified"] = True
+
+
+def _read_all(fd: int | None) -> bytes:
+    if fd is None:
+        return b""
+    chunks = []
+    os.set_blocking(fd, False)
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    return b"".join(chunks)
+
+
+def _disk_full(job_dir: Path) -> bool:
+    """Whether the job's file system ran out of space or inodes (only meaningful on its own tmpfs)."""
+    try:
+        usage = os.statvfs(job_dir)
+    except OSError:
+        return False
+    if usage.f_blocks == 0 or usage.f_files == 0:
+        return False
+    return usage.f_bavail == 0 or usage.f_favail == 0
+
+
+def _supervise(process: subprocess.Popen, raw: RawRun, group: RunCgroup | None, limits: Limits, started: float,
+               stdin: bytes | None = None) -> None:
+    """Feed stdin and read output until the main process exits or the deadline passes, then kill
+    the rest. A program that never reads its stdin cannot block us: writes are non-blocking."""
     deadline = started + limits.wall_seconds
     selector = selectors.DefaultSelector()
     out_fd, err_fd = process.stdout.fileno(), process.stderr.fileno()
@@ -206,6 +260,7 @@ def _supervise(process: subprocess.Popen, raw: RawRun, group: RunCgroup | None, 
         exit_fd = None
     if exit_fd is not None:
         selector.register(exit_fd, selectors.EVENT_READ)
+    feed = _StdinFeed(process, stdin, selector)
     status = None
     try:
         while status is None:
@@ -218,6 +273,9 @@ def _supervise(process: subprocess.Popen, raw: RawRun, group: RunCgroup | None, 
                 break
             for key, _ in selector.select(timeout=min(remaining, 0.02 if exit_fd is None else remaining)):
                 if key.fd == exit_fd:
+                    continue
+                if key.fd == feed.fd:
+                    feed.write()
                     continue
                 if not _read_chunk(key.fd, buffers, selector, limits.max_output_bytes):
                     raw.output_overflow = True
@@ -233,6 +291,7 @@ def _supervise(process: subprocess.Popen, raw: RawRun, group: RunCgroup | None, 
                 group.kill()
         else:
             _kill_group(process.pid)
+        feed.close()
         drain_until = time.monotonic() + DRAIN_GRACE_SECONDS
         while not raw.output_overflow and len(selector.get_map()) > (1 if exit_fd is not None else 0):
             remaining = drain_until - time.monotonic()
@@ -243,6 +302,7 @@ def _supervise(process: subprocess.Popen, raw: RawRun, group: RunCgroup | None, 
                 if key.fd != exit_fd and not _read_chunk(key.fd, buffers, selector, limits.max_output_bytes):
                     raw.output_overflow = True
     finally:
+        feed.close()
         selector.close()
         if exit_fd is not None:
             os.close(exit_fd)
@@ -254,6 +314,50 @@ def _supervise(process: subprocess.Popen, raw: RawRun, group: RunCgroup | None, 
         raw.signal = -code
     else:
         raw.returncode = code
+
+
+class _StdinFeed:
+    """stdin through a pipe, written as the program reads it."""
+
+    def __init__(self, process: subprocess.Popen, data: bytes | None, selector: selectors.BaseSelector) -> None:
+        self.pipe = process.stdin
+        self.data = memoryview(data or b"")
+        self.selector = selector
+        self.fd = None
+        if self.pipe is None:
+            return
+        if not self.data:
+            self.close()
+            return
+        self.fd = self.pipe.fileno()
+        os.set_blocking(self.fd, False)
+        selector.register(self.fd, selectors.EVENT_WRITE)
+
+    def write(self) -> None:
+        try:
+            written = os.write(self.fd, self.data[:65536])
+        except BlockingIOError:
+            return
+        except OSError:  # the program closed its stdin or exited: the rest is not wanted
+            self.close()
+            return
+        self.data = self.data[written:]
+        if not self.data:
+            self.close()
+
+    def close(self) -> None:
+        if self.fd is not None:
+            try:
+                self.selector.unregister(self.fd)
+            except (KeyError, ValueError):
+                pass
+            self.fd = None
+        if self.pipe is not None:
+            try:
+                self.pipe.close()
+            except OSError:
+                pass
+            self.pipe = None
 
 
 def _read_chunk(fd: int, buffers: dict[int, bytearray], selector: selectors.BaseSelector, cap: int) -> bool:
@@ -301,17 +405,7 @@ def _kill_tree(process: subprocess.Popen, group: RunCgroup | None) -> None:
 def _bwrap_failure(fd: int, raw: RawRun) -> str | None:
     """bwrap writes the program's exit code on its status fd; with none (and no kill of ours to
     explain it) bubblewrap failed before the program ran, and its own message is on stderr."""
-    chunks = []
-    os.set_blocking(fd, False)
-    while True:
-        try:
-            data = os.read(fd, 65536)
-        except BlockingIOError:
-            break
-        if not data:
-            break
-        chunks.append(data)
-    if b'"exit-code"' in b"".join(chunks) or raw.timed_out or raw.output_overflow or raw.signal is not None:
+    if b'"exit-code"' in _read_all(fd) or raw.timed_out or raw.output_overflow or raw.signal is not None:
         return None
     message = raw.stderr.decode(errors="replace").strip()
     return message.splitlines()[0] if message else "bubblewrap exited before starting the program"

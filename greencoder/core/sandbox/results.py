@@ -33,8 +33,9 @@ class Isolation:
     rlimits: bool = False
     new_session: bool = False
     network_isolated: bool = False
-    filesystem_isolated: bool = False  # read-only root / hidden home and project, or an unprivileged uid
+    filesystem_isolated: bool = False  # an allow-listed read-only view (bubblewrap) or a write-denying profile
     unsafe: bool = False  # the user opted in to running without a sandbox
+    gaps: str | None = None  # what a weak level (opted in) leaves open, said in the label
 
     @property
     def label(self) -> str:
@@ -51,7 +52,8 @@ class Isolation:
             parts.append("rlimits")
         if self.new_session:
             parts.append("new session")
-        return " + ".join(parts) or "none"
+        label = " + ".join(parts) or "none"
+        return f"{label} (WEAK: {self.gaps})" if self.gaps else label
 
     def to_dict(self) -> dict:
         return {**asdict(self), "label": self.label}

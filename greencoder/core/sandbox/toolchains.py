@@ -45,6 +45,7 @@ class Toolchains:
     javac_flags: tuple[str, ...] = ("-encoding", "UTF-8")
     extra_env: dict[str, str] = field(default_factory=dict)
     other_user: bool = False  # set by the Sandbox when programs run under another (unprivileged) uid
+    cap_jvm_memory: bool = False  # set by the Sandbox without a cgroup: the JVM then runs under RLIMIT_AS
 
     def resolve(self, tool: str) -> str:
         found = shutil.which(tool)
@@ -58,10 +59,27 @@ class Toolchains:
         return _find_python(self.python, self.other_user, os.environ.get("PATH", os.defpath))
 
     def exposed_paths(self, language: Language) -> list[str]:
-        """Folders the sandbox must show read-only for the toolchain to work (e.g. a pyenv Python under /root)."""
+        """Folders the sandbox must show read-only for the toolchain to work: the installation
+        prefix of each tool (a pyenv Python under /root, a JDK or GCC in /opt); the sandbox's
+        allow-listed view shows /usr and little else."""
         if language is PYTHON:
             return [self.python_interpreter()[1]]
-        return []
+        tools = [self.cxx] if language is CPP else [self.javac, self.java] if language is JAVA else []
+        return sorted({os.path.dirname(os.path.dirname(self.resolve(tool))) for tool in tools})
+
+    def java_heap_mib(self, limits: Limits) -> int:
+        """-Xmx in MiB. Without a cgroup the JVM runs under RLIMIT_AS = the memory limit, and reserves
+        about JVM_RESERVE_BYTES besides its heap: the heap is capped to fit, and a limit too small for
+        any heap is refused rather than run unbounded."""
+        heap = limits.java_heap_bytes
+        if self.cap_jvm_memory:
+            heap = min(heap, limits.memory_bytes - JVM_RESERVE_BYTES)
+            if heap < MIN_JAVA_HEAP_BYTES:
+                raise ToolchainError(
+                    f"without a cgroup the JVM needs a memory limit of at least "
+                    f"{(JVM_RESERVE_BYTES + MIN_JAVA_HEAP_BYTES) // MIB} MiB (its heap plus "
+                    f"{JVM_RESERVE_BYTES // MIB} MiB reserved), not {limits.memory_bytes // MIB} MiB")
+        return heap // MIB
 
     def source_file(self, language: Language, source: str) -> str:
         """File name a single-file program must have (Java: the public class's name)."""
@@ -81,12 +99,14 @@ class Toolchains:
         if language is CPP:
             return [Command([self.resolve(self.cxx), *self.cxx_flags, "-o", "program", entry, *self.cxx_link_flags])]
         if language is JAVA:
-            heap = f"-J-Xmx{limits.java_heap_bytes // (1024 * 1024)}m"
+            heap = f"-J-Xmx{self.java_heap_mib(limits)}m"
             java_sources = sorted(name for name in files if name.endswith(".java"))
             # Serial GC and C1-only keep javac's threads and start-up small; compilation is not measured.
             jvm = [heap, "-J-XX:+UseSerialGC", "-J-XX:TieredStopAtLevel=1", "-J-XX:-UsePerfData"]
+            if self.cap_jvm_memory:
+                jvm += [f"-J{flag}" for flag in JVM_MEMORY_CAPS]
             return [Command([self.resolve(self.javac), *jvm, *self.javac_flags, "-d", ".", *java_sources],
-                            address_space_limit=False)]
+                            address_space_limit=self.cap_jvm_memory)]
         raise ToolchainError(f"no toolchain for {language.name}")
 
     def run_command(self, language: Language, entry: str, args: list[str], limits: Limits) -> Command:
@@ -96,12 +116,21 @@ class Toolchains:
         if language is CPP:
             return Command(["./program", *args])
         if language is JAVA:
-            heap = f"-Xmx{limits.java_heap_bytes // (1024 * 1024)}m"
-            return Command([self.resolve(self.java), heap, "-XX:-UsePerfData", *self.java_flags, "-cp", ".", entry, *args],
-                           address_space_limit=False)
+            heap = f"-Xmx{self.java_heap_mib(limits)}m"
+            caps = list(JVM_MEMORY_CAPS) if self.cap_jvm_memory else []
+            return Command([self.resolve(self.java), heap, *caps, "-XX:-UsePerfData", *self.java_flags, "-cp", ".", entry,
+                            *args], address_space_limit=self.cap_jvm_memory)
         raise ToolchainError(f"no toolchain for {language.name}")
 
 
+# Without a cgroup nothing but RLIMIT_AS bounds the JVM's memory (heap, metaspace, code cache,
+# direct buffers, thread stacks, malloc arenas). These shrink its up-front reservations so that it
+# starts under an address-space limit the size of the memory limit, which then holds it.
+JVM_MEMORY_CAPS = ("-XX:ReservedCodeCacheSize=32m", "-XX:CompressedClassSpaceSize=64m", "-XX:MaxMetaspaceSize=128m",
+                   "-XX:MaxDirectMemorySize=64m", "-Xss1m", "-XX:+UseSerialGC")
+MIB = 1024 * 1024
+JVM_RESERVE_BYTES = 512 * MIB  # address space the capped JVM reserves besides its heap (measured: 384 fails)
+MIN_JAVA_HEAP_BYTES = 32 * MIB
 _CLASS_OR_BRACE = re.compile(r"\b(?:class|interface|enum|record)\s+(\w+)|[{}]")
 _MAIN = re.compile(r"\bstatic\s+void\s+main\s*\(")
 

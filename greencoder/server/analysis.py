@@ -15,7 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, TypeVar
 
 from greencoder.core.languages import Language
-from greencoder.server.functions import FunctionSpan, SourceDocument, function_at, function_named, functions_in
+from greencoder.server.functions import (
+    FunctionSpan, SourceDocument, bench_template, function_at, function_named, functions_in,
+)
 
 MAX_CACHED_DOCUMENTS = 32
 T = TypeVar("T")
@@ -65,6 +67,11 @@ class SourceAnalysis:
     async def function_named(self, key: str, version: int | None, source: str, language: Language,
                              name: str) -> FunctionSpan | None:
         return await self._ask(key, version, source, language, lambda doc: function_named(doc, language, name))
+
+    async def bench_template(self, key: str, version: int | None, source: str, language: Language,
+                             span: FunctionSpan) -> tuple[int, str]:
+        """(line, text) of a `greencoder: bench` comment to insert for `span`."""
+        return await self._ask(key, version, source, language, lambda doc: bench_template(span, doc, language))
 
     def warm_up(self, languages: tuple[Language, ...]) -> None:
         """Load the grammars and compile the queries in the worker now (tens of ms for C++), so the

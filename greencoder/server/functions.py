@@ -8,7 +8,6 @@ parse and the function list are computed once per version.
 
 from __future__ import annotations
 
-from greencoder.core.languages import Language
 from greencoder.core.source import (
     FunctionSpan,
     SourceDocument,

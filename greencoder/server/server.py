@@ -37,7 +37,7 @@ from greencoder.server.analysis import SourceAnalysis
 from greencoder.server.cancellation import EDITED, Cancellations
 from greencoder.server.completions import CompletionService, CursorRequest, MeterChoice, Suggestion
 from greencoder.server.documents import LspWorkspace, document_key
-from greencoder.server.functions import FunctionSpan, bench_template
+from greencoder.server.functions import FunctionSpan
 from greencoder.server.ledger import EnergyLedger
 from greencoder.server.measuring import MeasurementOrchestrator
 from greencoder.server.model_host import LoadEvent, ModelHost
@@ -387,7 +387,8 @@ async def code_action(ls: GreencoderLanguageServer, params: types.CodeActionPara
         title = f"Measure energy of `{span.name}`"
         return [types.CodeAction(title=title, kind=types.CodeActionKind.Empty, command=types.Command(
             title=title, command=MEASURE_COMMAND, arguments=[params.text_document.uri, span.name]))]
-    line, text = bench_template(span, document.source, language)
+    line, text = await ls.analysis.bench_template(document_key(document.uri), document.version, document.source, language,
+                                                  span)
     position = types.Position(line=line, character=0)
     return [types.CodeAction(
         title=f"Add an energy benchmark call for `{span.name}`", kind=types.CodeActionKind.QuickFix,

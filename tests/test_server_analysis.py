@@ -58,3 +58,13 @@ def test_a_language_change_parses_afresh():
         return await service.functions("file:///a", 2, "int f(int x) { return x; }\n", CPP)
 
     assert [s.name for s in asyncio.run(scenario())] == ["f"]
+
+
+def test_lone_carriage_returns_count_as_line_breaks_as_in_lsp():
+    source = "def f(x):\r    return x\r\rdef g(y):\r    return y\r"
+
+    async def scenario():
+        return await SourceAnalysis().function_at("file:///cr.py", 1, source, PYTHON, 3)
+
+    span = asyncio.run(scenario())
+    assert span.name == "g" and span.name_line == 3

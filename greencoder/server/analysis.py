@@ -10,6 +10,7 @@ questions about a line or a name look only there, not through the whole file.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, TypeVar
@@ -20,6 +21,7 @@ from greencoder.server.functions import (
 )
 
 MAX_CACHED_DOCUMENTS = 32
+_LONE_CR = re.compile(r"\r(?!\n)")
 T = TypeVar("T")
 
 
@@ -39,9 +41,12 @@ class SourceAnalysis:
         previous = cached[1] if cached is not None and cached[0][3] == language.name else None
 
         def parse() -> SourceDocument:
+            # tree-sitter counts rows at "\n" only; LSP also breaks lines at a lone "\r". Same length,
+            # so offsets and columns stay; only the rows now agree with the editor's lines.
+            text = _LONE_CR.sub("\n", source) if "\r" in source else source
             if previous is not None and previous.done() and not previous.exception():
-                return previous.result().updated(source)
-            return SourceDocument(source, language)
+                return previous.result().updated(text)
+            return SourceDocument(text, language)
 
         future = asyncio.get_running_loop().run_in_executor(self._executor, parse)
         self._documents[key] = (stamp, future)

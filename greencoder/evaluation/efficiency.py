@@ -11,10 +11,14 @@ machines, or side by side, is not comparable, which is why `--measure` refuses `
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from greencoder.core.languages import get_language
-from greencoder.core.measurement.protocol import MeasurementError, MeasurementProtocol, measure
+from greencoder.core.measurement.protocol import (
+    MeasurementError,
+    MeasurementProtocol,
+    measure,
+)
 from greencoder.core.statistics import TooFewSamplesError, compare
 from greencoder.evaluation.benchmarks import build_workload
 from greencoder.evaluation.correctness import Checker
@@ -37,7 +41,8 @@ def measure_solution(variant: str, task: Task, solution: str, checker: Checker, 
     record = {"variant": variant, "benchmark": task.benchmark, "language": task.language, "task_id": task.task_id}
     try:
         measurement = measure(sandbox, meter, get_language(task.language), workload.source, workload.call,
-                              name=f"{variant}:{task.key}", protocol=protocol, sleep=sleep)
+                              name=f"{variant}:{task.key}", protocol=protocol, sleep=sleep, driver=workload.driver,
+                              declarations=workload.declarations)
     except MeasurementError as exc:
         return {**record, "error": str(exc), "finished_at": time.time()}
     return {**record, "measurement": measurement.to_dict(), "finished_at": time.time()}

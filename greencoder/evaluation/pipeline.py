@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from greencoder.core.errors import InputError
 from greencoder.evaluation.benchmarks import load_tasks
-from greencoder.evaluation.records import RecordFile, read_all, read_records, record_key, shard_suffix
+from greencoder.evaluation.records import (
+    RecordFile,
+    read_all,
+    read_records,
+    record_key,
+    shard_suffix,
+)
 from greencoder.evaluation.tasks import BENCHMARKS, LANGUAGES, Task
 from greencoder.evaluation.variants import Variant, resolve_variants
 

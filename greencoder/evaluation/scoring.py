@@ -8,8 +8,8 @@ pass@1 keeps the whole task set as its denominator.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Sequence
 
 from greencoder.evaluation.correctness import Checker, CheckResult
 from greencoder.evaluation.records import RecordFile

@@ -150,8 +150,7 @@ def parse_harness_output(stdout: str, nonce: str, repeats: int) -> HarnessReport
     if got_nonce != nonce:
         raise HarnessOutputError("the harness report does not carry this run's nonce: the program printed it, "
                                  "not greencoder's harness (refused)")
-    if not (isinstance(got_repeats, int) and isinstance(loop_ns, int)) or isinstance(loop_ns, bool) \
-            or not 0 <= loop_ns <= MAX_LOOP_NS:
+    if type(got_repeats) is not int or type(loop_ns) is not int or not 0 <= loop_ns <= MAX_LOOP_NS:
         raise HarnessOutputError(f"malformed harness report: {shown}")
     if got_repeats != repeats:
         raise HarnessOutputError(f"the harness reports {got_repeats} calls where greencoder asked for {repeats}: refused")
@@ -285,18 +284,22 @@ _CPP_GLUE = """
 #undef main
 template <class T> struct greencoder_is_void {{ static constexpr bool value = false; }};
 template <> struct greencoder_is_void<void> {{ static constexpr bool value = true; }};
+template <class F>
+static void greencoder_run(F& body) {{
+    if constexpr (greencoder_is_void<decltype(body())>::value) {{
+        body();
+    }} else {{
+        auto&& greencoder_result = body();
+        __asm__ __volatile__("" : : "g"(&greencoder_result) : "memory");
+    }}
+}}
 void greencoder_call_once() {{
     auto greencoder_body = [&]() {{
         return (
 {call}
         );
     }};
-    if constexpr (greencoder_is_void<decltype(greencoder_body())>::value) {{
-        greencoder_body();
-    }} else {{
-        auto&& greencoder_result = greencoder_body();
-        __asm__ __volatile__("" : : "g"(&greencoder_result) : "memory");
-    }}
+    greencoder_run(greencoder_body);
 }}
 """
 

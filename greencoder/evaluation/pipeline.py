@@ -96,15 +96,17 @@ def select_tasks(settings: EvaluateSettings) -> list[Task]:
     return tasks
 
 
-def read_generations_file(path: str, data: str | None = None) -> list[dict]:
+def read_generations_file(path: str, data: str | None = None, selected: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+                          ) -> list[dict]:
     """The lines of a --generations file, each checked (generations_file.py); task ids are checked
-    against the benchmark data in `data` where it is given."""
+    against the benchmark data in `data` for the (benchmarks, languages) `selected` for this run
+    (other lines are not this run's, and their data need not be here)."""
     from greencoder.evaluation.generations_file import read_generations
 
     cache: dict[tuple[str, str], set[str] | None] = {}
 
     def task_ids(benchmark: str, language: str) -> set[str] | None:
-        if data is None:
+        if data is None or (selected is not None and (benchmark not in selected[0] or language not in selected[1])):
             return None
         if (benchmark, language) not in cache:
             cache[(benchmark, language)] = {task.task_id for task in load_tasks(benchmark, language, data)}
@@ -148,7 +150,8 @@ def evaluate(settings: EvaluateSettings, threads: int, log: Log = print, progres
     from greencoder.evaluation.scoring import score
 
     specs = list(settings.variants)
-    external_lines = read_generations_file(settings.generations, settings.data) if settings.generations else []
+    external_lines = (read_generations_file(settings.generations, settings.data, (settings.benchmarks, settings.languages))
+                      if settings.generations else [])
     external = frozenset(r["variant"] for r in external_lines if "variant" in r)
     if settings.generations and not specs:
         specs = sorted(external)
@@ -191,7 +194,9 @@ def evaluate(settings: EvaluateSettings, threads: int, log: Log = print, progres
     if outcome.waiting:
         outcome.notes.append(f"{outcome.waiting} (variant, task) pairs have no generation yet and were not scored")
 
-    if settings.measure:
+    if settings.measure and not any(v.name == "baseline" for v in variants):
+        outcome.notes.append("no baseline variant: energies are compared against the baseline, so none were measured")
+    elif settings.measure:
         outcome.measured = run_measurements(settings, variants, tasks, out, all_generations, checker, progress, log)
     outcome.report_dir = write_report(out, outcome.variants)
     return outcome

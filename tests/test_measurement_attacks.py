@@ -108,10 +108,20 @@ def test_a_fake_report_printed_at_import_is_refused(sandbox):
         measure(sandbox, EstimateMeter(), PYTHON, source, "f()", protocol=QUICK)
 
 
-def test_a_program_that_rewrites_the_harness_between_runs_is_refused(sandbox):
+def test_the_harness_is_read_only_to_the_program(sandbox):
     source = ("import os\nhere = os.path.dirname(os.path.abspath(__file__))\n"
               "with open(os.path.join(here, 'greencoder_harness.py'), 'a') as handle:\n"
               "    handle.write('\\n# rewritten\\n')\n"
+              "def f():\n    return 1\n")
+    with pytest.raises(MeasurementError, match="PermissionError.*greencoder_harness.py"):
+        measure(sandbox, EstimateMeter(), PYTHON, source, "f()", protocol=QUICK)
+
+
+def test_a_program_that_replaces_the_harness_between_runs_is_refused(sandbox):
+    source = ("import os\nhere = os.path.dirname(os.path.abspath(__file__))\n"
+              "path = os.path.join(here, 'greencoder_harness.py')\n"
+              "text = open(path).read()\nos.unlink(path)\n"
+              "with open(path, 'w') as handle:\n    handle.write(text + '\\n# replaced\\n')\n"
               "def f():\n    return 1\n")
     with pytest.raises(MeasurementError, match="changed greencoder's built file 'greencoder_harness.py'"):
         measure(sandbox, EstimateMeter(), PYTHON, source, "f()", protocol=QUICK)
@@ -149,12 +159,12 @@ def test_a_humaneval_solution_cannot_rewire_the_workload(tmp_path):
                             declarations=workload.declarations)
     for name, text in program.files.items():
         (tmp_path / name).write_text(text)
-    built = subprocess.run(["g++", *workload.cxx_flags, "-o", "prog", program.entry, *workload.cxx_link_flags],
+    built = subprocess.run(["g++", *workload.cxx_flags, "-o", "prog", program.entry, *workload.cxx_link_flags], check=False,
                            cwd=tmp_path, capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
 
     def calls(repeats: int) -> int:
-        out = subprocess.run(["./prog", str(repeats)], cwd=tmp_path, input="n\n", capture_output=True, text=True,
+        out = subprocess.run(["./prog", str(repeats)], cwd=tmp_path, input="n\n", capture_output=True, text=True, check=True,
                              timeout=60).stdout
         return out.splitlines().count("call")
 

@@ -41,7 +41,7 @@ from .harness import (
     build_harness,
     parse_harness_output,
 )
-from .job_guard import JobGuard, JobTampered
+from .job_guard import JobGuard, JobTampered, protect
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -177,6 +177,7 @@ def measure(sandbox: Sandbox, meter: Meter, language: Language, source: str, cal
         built = job.build()
         if not built.ok:
             raise MeasurementError(f"{name} did not build: {built.reason}")
+        protect(job.directory, program.protected)
         guard = JobGuard.after_build(job.directory, name)
         repeats = _calibrate(job, guard, protocol, name, progress)
         baseline = 0.0

@@ -11,8 +11,9 @@ extras=""
 [ "${1:-}" = "--dev" ] && extras="[test]"
 
 # python3-sortedcontainers: LeetCode code (and its references) may use SortedList, as on LeetCode;
-# the sandbox runs the system python3, so the module must be installed there.
-packages="g++ openjdk-17-jdk-headless libboost-dev libssl-dev bubblewrap python3-sortedcontainers"
+# python3-numpy: HumanEval-X's reference harness imports numpy for solutions that use it.
+# The sandbox runs the system python3, so both modules must be installed there.
+packages="g++ openjdk-17-jdk-headless libboost-dev libssl-dev bubblewrap python3-sortedcontainers python3-numpy"
 python3 -c "import ensurepip" 2>/dev/null || packages="$packages python3-venv"
 if command -v dpkg >/dev/null 2>&1; then
     missing=""

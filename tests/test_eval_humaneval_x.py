@@ -15,17 +15,25 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
+from conftest import SHARED_DATA
 
 from greencoder.core.errors import InputError
 from greencoder.core.languages import get_language
 from greencoder.core.measurement.harness import build_harness, parse_harness_output
-from greencoder.core.measurement.protocol import MeasurementError, MeasurementProtocol, measure
+from greencoder.core.measurement.protocol import (
+    MeasurementError,
+    MeasurementProtocol,
+    measure,
+)
 from greencoder.core.meters import select_meter
-from greencoder.evaluation.benchmarks import build_program, build_workload, humaneval_x, load_tasks
+from greencoder.evaluation.benchmarks import (
+    build_program,
+    build_workload,
+    humaneval_x,
+    load_tasks,
+)
 from greencoder.evaluation.correctness import DEFAULT_TEST_LIMITS, Checker
 from greencoder.evaluation.tasks import LANGUAGES, Task
-
-from conftest import SHARED_DATA
 
 DATA = SHARED_DATA / "humaneval_x"
 PREFIX = {"cpp": "CPP", "java": "Java", "python": "Python"}
@@ -136,23 +144,33 @@ def test_wrong_language_file_is_refused(tmp_path):
 
 
 def test_programs_as_the_reference_builds_them(tasks):
-    cpp = build_program(tasks["cpp"]["162"], tasks["cpp"]["162"].canonical)
-    source = cpp.files[cpp.entry]
-    assert cpp.entry == "test.cpp" and "-lcrypto" in cpp.cxx_link_flags and "-lssl" in cpp.cxx_link_flags
-    assert cpp.cxx_flags == ("-std=c++17",)
+    """The reference's pieces, with the solution and the test kept apart (see test_eval_verdicts.py)."""
+    task = tasks["cpp"]["162"]
+    cpp = build_program(task, task.canonical)
+    assert cpp.entry == "@greencoder_sources.rsp" and cpp.files["greencoder_sources.rsp"].split() == ["solution.cpp", "test.cpp"]
+    assert "-lcrypto" in cpp.cxx_link_flags and "-lssl" in cpp.cxx_link_flags and cpp.cxx_flags == ("-std=c++17",)
+    source = cpp.files["solution.cpp"]
     assert "#include<climits>\n" in source and source.count("#include<string>") == 1  # the prompt has it already
-    assert source.endswith(tasks["cpp"]["162"].meta["test"])
+    assert source.endswith(task.canonical + "\n") and "int main" not in source
+    test_unit = cpp.files["test.cpp"]
+    assert "string string_to_md5(string text);" in test_unit and task.canonical not in test_unit
+    assert 'assert (string_to_md5("Hello world")' in test_unit and "#define main greencoder_test_main" in test_unit
 
     java = build_program(tasks["java"]["0"], tasks["java"]["0"].canonical)
-    assert java.entry == "Main" and list(java.files) == ["Main.java"]
-    assert java.files["Main.java"] == tasks["java"]["0"].canonical + "\n" + tasks["java"]["0"].meta["test"]
+    assert java.entry == "GreencoderCheck" and sorted(java.files) == ["GreencoderCheck.java", "Main.java", "Solution.java"]
+    assert java.files["Solution.java"] == tasks["java"]["0"].canonical + "\n"
+    assert java.files["Main.java"].endswith(tasks["java"]["0"].meta["test"]) and "import java.util.Arrays;" in java.files["Main.java"]
 
     python = build_program(tasks["python"]["0"], tasks["python"]["0"].canonical)
-    script = python.files[python.entry]
+    assert python.entry == "greencoder_check.py"
+    script = python.files["program.py"]
     assert script.startswith("import math\n") and "import numpy" not in script
-    assert script.rstrip().endswith("check(has_close_elements)") and script.count("\ncheck(") == 1
-    with_numpy = build_program(tasks["python"]["0"], tasks["python"]["0"].canonical + "\nimport numpy as np\n")
-    assert "import numpy as np\nimport string" in with_numpy.files[with_numpy.entry]
+    assert "\ncheck(" not in script  # the check script calls the test, with the results checked
+    assert "solution.check(_greencoder_plain_results(solution.has_close_elements))" in python.files[python.entry]
+    with_numpy = build_program(tasks["python"]["0"], tasks["python"]["0"].canonical + "\nx = np.array([1])\n")
+    assert "import numpy as np\nimport string" in with_numpy.files["program.py"]
+    named_np = build_program(tasks["python"]["0"], tasks["python"]["0"].canonical + "\nnp = 3\n")
+    assert "import numpy" not in named_np.files["program.py"]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -213,12 +231,15 @@ def test_workload_shapes(tasks):
                     if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)]
     assert module_calls == []  # importing runs nothing
     cpp = build_workload(tasks["cpp"]["0"], tasks["cpp"]["0"].canonical)
-    assert cpp.call == "greencoder_user_main()" and cpp.cxx_link_flags == ("-lcrypto", "-lssl")
-    assert "return 0;\n}" in cpp.source  # the renamed main must return a value
+    assert cpp.call == "greencoder_test_main()" and cpp.cxx_link_flags == ("-lcrypto", "-lssl")
+    assert cpp.declarations == "int greencoder_test_main();" and list(cpp.driver) == ["test.cpp"]
+    assert "return 0;\n}" in cpp.driver["test.cpp"]  # the renamed main must return a value
+    assert "int main" not in cpp.source and "read_nonce" not in cpp.driver["test.cpp"]
     seeded = build_workload(tasks["cpp"]["32"], tasks["cpp"]["32"].canonical)
-    assert seeded.call == "(srand(1), greencoder_user_main())"  # each call replays the checked inputs
+    assert seeded.call == "(srand(1), greencoder_test_main())"  # each call replays the checked inputs
     java = build_workload(tasks["java"]["0"], tasks["java"]["0"].canonical)
-    assert java.call == "Main.main(new String[0])" and "public class Main" in java.source
+    assert java.call == "Main.main(new String[0])" and "public class Main" in java.driver["Main.java"]
+    assert "class Main" not in java.source
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -229,28 +250,29 @@ def test_workload_measures_canonical_and_rejects_broken(tasks, checker, language
     good = build_workload(task, task.canonical)
     sandbox = checker.sandbox(good.cxx_flags, good.cxx_link_flags)
     measurement = measure(sandbox, meter, language_, good.source, good.call, function=task.entry_point,
-                          name=task.task_id, protocol=QUICK)
+                          name=task.task_id, protocol=QUICK, driver=good.driver, declarations=good.declarations)
     assert len(measurement.runs) == 2 and measurement.repeats >= 1
     assert all(run.joules > 0 for run in measurement.runs) and measurement.energy_kind == "estimated"
     broken = build_workload(task, off_by_one(task))
     with pytest.raises(MeasurementError, match=task.task_id):
         measure(sandbox, meter, language_, broken.source, broken.call, function=task.entry_point,
-                name=task.task_id, protocol=QUICK)
+                name=task.task_id, protocol=QUICK, driver=broken.driver, declarations=broken.declarations)
 
 
 def run_workload_once(checker: Checker, task: Task, cxx_flags: tuple[str, ...] | None = None) -> str:
     """'ok', or why the task's canonical workload did not build and run 3 calls."""
     workload = build_workload(task, task.canonical)
     language = get_language(task.language)
-    program = build_harness(language, workload.source, workload.call, task.entry_point)
+    program = build_harness(language, workload.source, workload.call, task.entry_point, driver=workload.driver,
+                            declarations=workload.declarations)
     sandbox = checker.sandbox(cxx_flags or workload.cxx_flags, workload.cxx_link_flags)
     with sandbox.prepare(language, program.files, program.entry) as job:
         result = job.build()
         if result.ok:
-            result = job.run(["3"])
+            result = job.run(["3"], stdin=b"n0nce\n")
         if not result.ok:
             return f"{result.stage} {result.status.value}: {result.reason}"
-        assert parse_harness_output(result.stdout).repeats == 3
+        assert parse_harness_output(result.stdout, "n0nce", 3).repeats == 3
         return "ok"
 
 

@@ -15,18 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import pytest
+from conftest import SHARED_DATA
 
 from greencoder.core.errors import InputError
 from greencoder.core.languages import get_language
 from greencoder.core.measurement.protocol import MeasurementProtocol, measure
 from greencoder.core.meters import select_meter
 from greencoder.core.postprocess import brace_depth, clean_completion
-from greencoder.evaluation.benchmarks import leetcode_hard as lh
 from greencoder.evaluation.benchmarks import build_program, build_workload, load_tasks
+from greencoder.evaluation.benchmarks import leetcode_hard as lh
 from greencoder.evaluation.correctness import DEFAULT_TEST_LIMITS, Checker
 from greencoder.evaluation.tasks import LANGUAGES, Program
-
-from conftest import SHARED_DATA
 
 DATA = SHARED_DATA / "leetcode_hard"
 pytestmark = pytest.mark.skipif(not (DATA / "subset52.json").exists(), reason=f"{DATA} not available")
@@ -239,22 +238,27 @@ def test_literals_and_types():
 def test_programs_and_workloads_have_the_documented_shape(tasks):
     cpp, java, python = tasks["cpp"]["3003"], tasks["java"]["3003"], tasks["python"]["3003"]
     program = build_program(cpp, cpp.canonical)
-    assert program.entry == "main.cpp" and program.cxx_flags == ("-std=c++20",)
-    assert program.files["main.cpp"].startswith("#include <bits/stdc++.h>\nusing namespace std;")
+    assert program.entry == "@greencoder_sources.rsp" and program.cxx_flags == ("-std=c++20",)
+    assert program.files["solution.cpp"].startswith("#include <bits/stdc++.h>\nusing namespace std;")
+    assert "void greencoder_solve(" in program.files["solution.cpp"] and cpp.canonical not in program.files["main.cpp"]
     workload = build_workload(cpp, cpp.canonical)
-    assert workload.call == "greencoder_user_main()" and workload.cxx_flags == ("-std=c++20",)
+    assert workload.call == "greencoder_test_main()" and workload.cxx_flags == ("-std=c++20",)
+    assert list(workload.driver) == ["main.cpp"] and workload.declarations == "int greencoder_test_main();"
     program = build_program(java, java.canonical)
-    assert program.entry == "Main" and list(program.files) == ["Main.java"]
+    assert program.entry == "GreencoderCheck"
+    assert sorted(program.files) == ["GreencoderCheck.java", "Main.java", "Solution.java"]
+    assert "import java.util.List;" in program.files["Main.java"] and "public class Main" not in program.files["Solution.java"]
     assert build_workload(java, java.canonical).call == "Main.main(new String[0])"
     program = build_program(python, python.canonical)
-    assert program.files["main.py"].rstrip().endswith("check(Solution)")
+    assert program.entry == "greencoder_check.py" and "check(solution.Solution)" in program.files[program.entry]
+    assert "def check(" not in program.files["solution.py"]  # the driver is not in the solution's namespace
     workload = build_workload(python, python.canonical)
     assert workload.call == "check(Solution)" and not workload.source.rstrip().endswith("check(Solution)")
     assert "pow = _greencoder_builtins.pow" in workload.source
     # Pair only where used; a solution's own imports move to the top; javafx's Pair import is dropped.
-    assert "class Pair<K, V>" not in build_program(java, java.canonical).files["Main.java"]
+    assert "class Pair<K, V>" not in build_program(java, java.canonical).files["Solution.java"]
     uses_pair = "import javafx.util.Pair;\nimport java.util.concurrent.*;\n" + tasks["java"]["3367"].canonical
-    text = build_program(tasks["java"]["3367"], uses_pair).files["Main.java"]
+    text = build_program(tasks["java"]["3367"], uses_pair).files["Solution.java"]
     assert "class Pair<K, V>" in text and "import javafx" not in text
     assert text.index("import java.util.concurrent.*;") < text.index("class Solution")
 
@@ -346,7 +350,7 @@ def test_workload_is_measurable(tasks, checker, language):
     meter = select_meter("estimate").meter
     sandbox = checker.sandbox(workload.cxx_flags, workload.cxx_link_flags)
     measurement = measure(sandbox, meter, get_language(language), workload.source, workload.call,
-                          name=task.key, protocol=QUICK)
+                          name=task.key, protocol=QUICK, driver=workload.driver, declarations=workload.declarations)
     assert len(measurement.runs) == 2 and measurement.energy_kind == "estimated"
     assert all(run.repeats >= 1 and run.joules > 0 for run in measurement.runs)
 

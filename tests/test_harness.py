@@ -2,7 +2,8 @@
 
 The sandboxed executor is tested on its own; here the point is that each generated program compiles,
 does N calls (not fewer, not more) of a void or a value expression, ignores the user's own `main`,
-and reports in the format `parse_harness_output` reads.
+and reports in the format `parse_harness_output` reads, with the nonce it was given on stdin. The
+attacks at the end are programs that try to rewire the harness from the user's file.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import SHARED_DATA
+
 from greencoder.core.errors import InputError
 from greencoder.core.languages import CPP, JAVA, PYTHON
 from greencoder.core.measurement.harness import (
@@ -26,6 +27,7 @@ from greencoder.core.measurement.harness import (
     defines_function,
     java_public_class,
     parse_harness_output,
+    report_line,
 )
 
 HUMANEVAL_CPP = SHARED_DATA / "humaneval_x" / "humaneval_cpp.jsonl.gz"
@@ -42,15 +44,23 @@ def write(program: HarnessProgram, folder: Path) -> Path:
     return folder
 
 
+NONCE = "n0nce"
+
+
 def run(command: list[str], folder: Path) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=60, input=NONCE + "\n")
     assert result.returncode == 0, result.stderr
     return result
 
 
+def report(out: str, repeats: int):
+    return parse_harness_output(out, NONCE, repeats)
+
+
 def compile_cpp(program: HarnessProgram, folder: Path, optimise: str = "-O0") -> Path:
     write(program, folder)
-    run(["g++", "-std=c++17", optimise, "-o", "prog", program.entry], folder)  # the user's file is #included
+    assert program.entry == "@greencoder_sources.rsp"  # the user's file is a translation unit of its own
+    run(["g++", "-std=c++17", optimise, "-o", "prog", program.entry], folder)
     return folder / "prog"
 
 
@@ -92,8 +102,8 @@ def test_python_void_and_value_expressions_run_n_times(tmp_path, call, expect_ti
     out = run([sys.executable, program.entry, "5"], tmp_path).stdout
     assert "USER MAIN RAN" not in out
     assert out.count("tick\n") == (5 if expect_ticks else 0)
-    report = parse_harness_output(out)
-    assert report.repeats == 5 and report.loop_seconds > 0
+    parsed = report(out, 5)
+    assert parsed.repeats == 5 and parsed.loop_seconds > 0
 
 
 def test_python_expression_sees_live_module_state(tmp_path):
@@ -107,7 +117,7 @@ def test_python_expression_sees_live_module_state(tmp_path):
 def test_python_zero_repeats_and_bad_arguments(tmp_path):
     write(build_harness(PYTHON, "def f():\n    print('called')\n", "f()"), tmp_path)
     out = run([sys.executable, "greencoder_harness.py", "0"], tmp_path).stdout
-    assert "called" not in out and parse_harness_output(out).repeats == 0
+    assert "called" not in out and report(out, 0).repeats == 0
     bad = subprocess.run([sys.executable, "greencoder_harness.py", "x"], cwd=tmp_path, capture_output=True, text=True)
     assert bad.returncode != 0 and "usage" in bad.stderr
 
@@ -142,7 +152,7 @@ def test_cpp_void_and_value_expressions_with_a_user_main(tmp_path, call, line):
     out = run([str(binary), "7"], tmp_path).stdout
     assert "USER MAIN RAN" not in out
     assert out.splitlines().count(line) == 7
-    assert parse_harness_output(out).repeats == 7
+    assert report(out, 7).repeats == 7
 
 
 @needs_gpp
@@ -150,8 +160,8 @@ def test_cpp_pure_call_is_not_hoisted_out_of_the_loop_at_O2(tmp_path):
     # GCC infers that `work` has no side effects; without the harness's guards, -O2 runs it once for any N.
     source = "__attribute__((noinline)) int work(int n) { int s = 0; for (int i = 0; i < 200000; ++i) s += (i ^ n) % 7; return s; }\n"
     binary = compile_cpp(build_harness(CPP, source, "work(12345)"), tmp_path, "-O2")
-    one = min(parse_harness_output(run([str(binary), "1"], tmp_path).stdout).loop_seconds for _ in range(3))
-    many = parse_harness_output(run([str(binary), "50"], tmp_path).stdout).loop_seconds
+    one = min(report(run([str(binary), "1"], tmp_path).stdout, 1).loop_seconds for _ in range(3))
+    many = report(run([str(binary), "50"], tmp_path).stdout, 50).loop_seconds
     assert many > 10 * one
 
 
@@ -162,7 +172,7 @@ def test_cpp_humaneval_x_is_prime(tmp_path, with_test_main):
     source = task["declaration"] + task["canonical_solution"] + (task["test"] if with_test_main else "")
     program = build_harness(CPP, source, "is_prime(1000003)", function="is_prime")
     binary = compile_cpp(program, tmp_path, "-O2")
-    assert parse_harness_output(run([str(binary), "3"], tmp_path).stdout).repeats == 3
+    assert report(run([str(binary), "3"], tmp_path).stdout, 3).repeats == 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,6 +196,24 @@ class Counter {
 """
 
 
+# User classes named like the JDK types an unqualified harness would use.
+JAVA_SHADOWING = """\
+class System { }
+class Long { static long parseLong(String s) { return 0; } }
+class Solution { static void f() { java.lang.System.out.println("call"); } }
+"""
+# A static initialiser that prints a report of its own and exits before the loop.
+JAVA_STATIC_FAKE = """\
+class Solution {
+    static {
+        System.out.println("GREENCODER_HARNESS {\\"nonce\\": \\"\\", \\"repeats\\": 5, \\"loop_ns\\": 1}");
+        System.exit(0);
+    }
+    static void f() { }
+}
+"""
+
+
 @pytest.fixture(scope="module")
 def java_programs(tmp_path_factory) -> dict[str, Path]:
     if shutil.which("javac") is None or shutil.which("java") is None:
@@ -199,6 +227,8 @@ def java_programs(tmp_path_factory) -> dict[str, Path]:
         task = humaneval(HUMANEVAL_JAVA, "Java/31")
         source = task["declaration"] + task["canonical_solution"] + task["test"]  # with its `public class Main`
         cases["humaneval"] = build_harness(JAVA, source, "new Solution().isPrime(1000003)", function="isPrime")
+    cases["shadowing"] = build_harness(JAVA, JAVA_SHADOWING, "Solution.f()")
+    cases["static fake"] = build_harness(JAVA, JAVA_STATIC_FAKE, "Solution.f()")
     folders = {name: write(program, tmp_path_factory.mktemp(f"java-{name}")) for name, program in cases.items()}
     compiles = {
         name: subprocess.Popen(["javac", *cases[name].files], cwd=folder, stderr=subprocess.PIPE, text=True)
@@ -218,25 +248,35 @@ def test_java_value_expression_uses_the_public_class_file(java_programs):
     assert (java_programs["value"] / "Solution.java").exists()
     out = run_java(java_programs["value"], 6)
     assert out.splitlines().count("square") == 6
-    assert parse_harness_output(out).repeats == 6
+    assert report(out, 6).repeats == 6
 
 
 def test_java_void_expression_and_default_file_name(java_programs):
     assert (java_programs["void"] / "Solution.java").read_text() == JAVA_PLAIN
     out = run_java(java_programs["void"], 4)
     assert [line for line in out.splitlines() if line.startswith("tick")] == ["tick 1", "tick 2", "tick 3", "tick 4"]
-    assert parse_harness_output(out).repeats == 4
+    assert report(out, 4).repeats == 4
 
 
 def test_java_plain_value_expression(java_programs):
-    assert parse_harness_output(run_java(java_programs["expression"], 3)).repeats == 3
+    assert report(run_java(java_programs["expression"], 3), 3).repeats == 3
 
 
 def test_java_humaneval_x_is_prime_with_its_main_class(java_programs):
     if "humaneval" not in java_programs:
         pytest.skip("HumanEval-X data not found")
     assert (java_programs["humaneval"] / "Main.java").exists()
-    assert parse_harness_output(run_java(java_programs["humaneval"], 2)).repeats == 2
+    assert report(run_java(java_programs["humaneval"], 2), 2).repeats == 2
+
+
+def test_java_user_classes_named_system_and_long_change_nothing(java_programs):
+    out = run_java(java_programs["shadowing"], 3)
+    assert out.splitlines().count("call") == 3 and report(out, 3).repeats == 3
+
+
+def test_java_static_initialiser_report_is_refused(java_programs):
+    with pytest.raises(HarnessOutputError, match="nonce"):
+        report(run_java(java_programs["static fake"], 5), 5)
 
 
 def test_java_public_class_and_package():
@@ -287,14 +327,66 @@ def test_missing_function_names_the_saved_file_by_default():
 
 
 def test_parse_harness_output():
-    report = parse_harness_output('hello\nGREENCODER_HARNESS {"repeats": 3, "loop_ns": 1500000000}\n')
-    assert report.repeats == 3 and report.loop_seconds == 1.5
-    # the user's output may lack a final newline, or contain an earlier fake report: the last one counts
-    text = 'GREENCODER_HARNESS {"repeats": 9, "loop_ns": 1}\npartialGREENCODER_HARNESS {"repeats": 2, "loop_ns": 10}\n'
-    assert parse_harness_output(text).repeats == 2
+    parsed = parse_harness_output("hello\n" + report_line("abc", 3, 1500000000) + "\n", "abc", 3)
+    assert parsed.repeats == 3 and parsed.loop_seconds == 1.5
+    # the user's output may lack a final newline
+    assert parse_harness_output("partial" + report_line("abc", 2, 10) + "\n", "abc", 2).repeats == 2
     with pytest.raises(HarnessOutputError, match="no harness report"):
-        parse_harness_output("Segmentation fault\n")
+        parse_harness_output("Segmentation fault\n", "abc", 3)
     with pytest.raises(HarnessOutputError, match="malformed"):
-        parse_harness_output('GREENCODER_HARNESS {"repeats": 3}\n')
+        parse_harness_output('GREENCODER_HARNESS {"nonce": "abc", "repeats": 3}\n', "abc", 3)
     with pytest.raises(HarnessOutputError, match="malformed"):
-        parse_harness_output("GREENCODER_HARNESS {not json}\n")
+        parse_harness_output("GREENCODER_HARNESS {not json}\n", "abc", 3)
+
+
+@pytest.mark.parametrize("stdout, message", [
+    # a program's own report, printed before greencoder's: refused, not "the last one wins"
+    (report_line("abc", 9, 1) + "\n" + report_line("abc", 3, 10) + "\n", "2 harness reports"),
+    # a static initialiser's fake report, without this run's nonce
+    (report_line("guess", 3, 10) + "\n", "nonce"),
+    # fewer calls than asked for
+    (report_line("abc", 1, 10) + "\n", "asked for 3"),
+    # a 400-digit loop time: refused, no OverflowError anywhere
+    ('GREENCODER_HARNESS {"nonce": "abc", "repeats": 3, "loop_ns": ' + "9" * 400 + "}\n", "malformed"),
+    ('GREENCODER_HARNESS {"nonce": "abc", "repeats": 3, "loop_ns": -5}\n', "malformed"),
+    ('GREENCODER_HARNESS {"nonce": "abc", "repeats": 3, "loop_ns": 1e400}\n', "malformed"),
+    ('GREENCODER_HARNESS {"nonce": "abc", "repeats": true, "loop_ns": 5}\n', "malformed"),
+])
+def test_reports_the_host_cannot_believe_are_refused(stdout, message):
+    with pytest.raises(HarnessOutputError, match=message):
+        parse_harness_output(stdout, "abc", 3)
+
+
+# ---------------------------------------------------------------------------------------------
+# attacks: the user's file tries to rewire the harness (each call prints a line, so a loop that
+# did not run N times shows)
+
+
+def test_python_cannot_replace_the_harness_timer_or_loop(tmp_path):
+    source = ("import itertools, time\n"
+              "itertools.repeat = lambda *args: iter(())\n"
+              "time.perf_counter_ns = lambda: 0\n"
+              "def f():\n    print('call')\n")
+    write(build_harness(PYTHON, source, "f()"), tmp_path)
+    out = run([sys.executable, "greencoder_harness.py", "4"], tmp_path).stdout
+    assert out.count("call\n") == 4 and report(out, 4).loop_seconds > 0
+
+
+@needs_gpp
+def test_cpp_macros_cannot_reach_the_harness_loop(tmp_path):
+    source = ("#include <cstdio>\nvoid f() { std::puts(\"call\"); }\n"
+              "#define for(...) if (false)\n#define greencoder_repeats 0\n#define steady_clock system_clock\n")
+    out = run([str(compile_cpp(build_harness(CPP, source, "f()"), tmp_path)), "5"], tmp_path).stdout
+    assert out.splitlines().count("call") == 5 and report(out, 5).repeats == 5
+
+
+@needs_gpp
+def test_cpp_static_initialiser_cannot_read_the_nonce_or_fake_a_report(tmp_path):
+    source = ("#include <cstdio>\n#include <cstdlib>\n#include <unistd.h>\n"
+              "static int fake = [] { char buffer[80] = {0}; read(0, buffer, 79);\n"
+              "  std::printf(\"GREENCODER_HARNESS {\\\"nonce\\\": \\\"%s\\\", \\\"repeats\\\": 5, "
+              "\\\"loop_ns\\\": 1}\\n\", buffer); std::fflush(stdout); _exit(0); return 0; }();\n"
+              "int f() { return 1; }\n")
+    out = run([str(compile_cpp(build_harness(CPP, source, "f()"), tmp_path)), "5"], tmp_path).stdout
+    with pytest.raises(HarnessOutputError, match="nonce"):
+        report(out, 5)

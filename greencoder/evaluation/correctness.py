@@ -7,13 +7,23 @@ job folder and cgroup anyway.
 
 from __future__ import annotations
 
+import secrets
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 from greencoder.core.languages import get_language
-from greencoder.core.sandbox import DEFAULT_COMPILE_LIMITS, DEFAULT_RUN_LIMITS, Limits, Sandbox, SandboxPolicy, Toolchains
+from greencoder.core.sandbox import (
+    DEFAULT_COMPILE_LIMITS,
+    DEFAULT_RUN_LIMITS,
+    Limits,
+    Sandbox,
+    SandboxPolicy,
+    Status,
+    Toolchains,
+)
 from greencoder.evaluation.benchmarks import build_program
+from greencoder.evaluation.benchmarks.drivers import completed
 from greencoder.evaluation.tasks import Program, Task
 
 DEFAULT_TEST_LIMITS = replace(DEFAULT_RUN_LIMITS, wall_seconds=30.0)
@@ -21,6 +31,9 @@ DEFAULT_TEST_LIMITS = replace(DEFAULT_RUN_LIMITS, wall_seconds=30.0)
 about 8.5 s (C++ at -O0, 3283/3490), so a generated program a few times slower than a reference is
 still judged (and later measured) rather than called a timeout. Python 3283's reference needs
 about 42 s and is the one documented exception (see leetcode_hard.KNOWN_REFERENCE_FAILURES)."""
+
+INCOMPLETE = ("exited with status 0 before its test finished (no completion mark from greencoder's driver): "
+              "a solution must return, not exit")
 
 
 @dataclass(frozen=True)
@@ -62,12 +75,18 @@ class Checker:
         return self.sandbox(("-std=c++17",), ()).isolation.label
 
     def run_program(self, language: str, program: Program) -> CheckResult:
+        """Build and run; with a completion mark, a fresh nonce goes in on stdin and the run passes
+        only if it exits 0 and prints the mark with that nonce (the test ran to its end)."""
         sandbox = self.sandbox(program.cxx_flags, program.cxx_link_flags)
+        nonce = secrets.token_hex(16)
+        stdin = (nonce + "\n").encode() if program.completion_mark else program.stdin
         with sandbox.prepare(get_language(language), program.files, program.entry) as job:
             built = job.build()
-            result = built if not built.ok else job.run(stdin=program.stdin, expected_stdout=program.expected_stdout)
-        return CheckResult(result.status.value, result.reason, result.stage, round(result.wall_seconds, 4),
-                           result.isolation.label)
+            result = built if not built.ok else job.run(stdin=stdin, expected_stdout=program.expected_stdout)
+        status, reason = result.status.value, result.reason
+        if result.ok and program.completion_mark and not completed(result.stdout, nonce):
+            status, reason = Status.RUNTIME_ERROR.value, INCOMPLETE
+        return CheckResult(status, reason, result.stage, round(result.wall_seconds, 4), result.isolation.label)
 
     def check(self, task: Task, solution: str) -> CheckResult:
         """Build `solution` into the task's test program and run it."""

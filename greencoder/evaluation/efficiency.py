@@ -11,10 +11,14 @@ machines, or side by side, is not comparable, which is why `--measure` refuses `
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from greencoder.core.languages import get_language
-from greencoder.core.measurement.protocol import MeasurementError, MeasurementProtocol, measure
+from greencoder.core.measurement.protocol import (
+    MeasurementError,
+    MeasurementProtocol,
+    measure,
+)
 from greencoder.core.statistics import TooFewSamplesError, compare
 from greencoder.evaluation.benchmarks import build_workload
 from greencoder.evaluation.correctness import Checker
@@ -31,15 +35,19 @@ def _key(variant: str, task: Task) -> tuple:
 
 def measure_solution(variant: str, task: Task, solution: str, checker: Checker, meter, protocol: MeasurementProtocol,
                      sleep: Callable[[float], None]) -> dict:
-    """One energy record: the full measurement, or the reason it could not be made."""
-    workload = build_workload(task, solution)
-    sandbox = checker.sandbox(workload.cxx_flags, workload.cxx_link_flags)
+    """One energy record: the full measurement, or the reason it could not be made (any error of
+    this one task is recorded as its reason; the run goes on)."""
     record = {"variant": variant, "benchmark": task.benchmark, "language": task.language, "task_id": task.task_id}
     try:
+        workload = build_workload(task, solution)
+        sandbox = checker.sandbox(workload.cxx_flags, workload.cxx_link_flags)
         measurement = measure(sandbox, meter, get_language(task.language), workload.source, workload.call,
-                              name=f"{variant}:{task.key}", protocol=protocol, sleep=sleep)
+                              name=f"{variant}:{task.key}", protocol=protocol, sleep=sleep, driver=workload.driver,
+                              declarations=workload.declarations)
     except MeasurementError as exc:
         return {**record, "error": str(exc), "finished_at": time.time()}
+    except Exception as exc:  # noqa: BLE001 - one task's failure is its record, not the run's end
+        return {**record, "error": f"{type(exc).__name__}: {str(exc)[:300]}", "finished_at": time.time()}
     return {**record, "measurement": measurement.to_dict(), "finished_at": time.time()}
 
 

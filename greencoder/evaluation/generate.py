@@ -10,7 +10,7 @@ labelled so).
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from greencoder.core.errors import GreencoderError
 from greencoder.core.generation import GenerationOptions

@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from greencoder.core.errors import InputError
 from greencoder.evaluation.benchmarks import load_tasks
-from greencoder.evaluation.records import RecordFile, read_all, read_records, record_key, shard_suffix
+from greencoder.evaluation.records import (
+    RecordFile,
+    read_all,
+    record_key,
+    shard_suffix,
+)
 from greencoder.evaluation.tasks import BENCHMARKS, LANGUAGES, Task
 from greencoder.evaluation.variants import Variant, resolve_variants
 
@@ -91,26 +96,34 @@ def select_tasks(settings: EvaluateSettings) -> list[Task]:
     return tasks
 
 
-def read_generations_file(path: str) -> list[dict]:
-    """The lines of a --generations file (read once: its variant names and its records are both needed)."""
-    source = Path(path)
-    if not source.is_file():
-        raise InputError(f"--generations {path}: no such file")
-    return list(read_records(source))
+def read_generations_file(path: str, data: str | None = None, selected: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+                          ) -> list[dict]:
+    """The lines of a --generations file, each checked (generations_file.py); task ids are checked
+    against the benchmark data in `data` for the (benchmarks, languages) `selected` for this run
+    (other lines are not this run's, and their data need not be here)."""
+    from greencoder.evaluation.generations_file import read_generations
+
+    cache: dict[tuple[str, str], set[str] | None] = {}
+
+    def task_ids(benchmark: str, language: str) -> set[str] | None:
+        if data is None or (selected is not None and (benchmark not in selected[0] or language not in selected[1])):
+            return None
+        if (benchmark, language) not in cache:
+            cache[(benchmark, language)] = {task.task_id for task in load_tasks(benchmark, language, data)}
+        return cache[(benchmark, language)]
+
+    return read_generations(path, task_ids)
 
 
 def import_generations(path: str, lines: list[dict], variants: list[Variant], tasks: list[Task], records: RecordFile) -> int:
-    """Copy generations produced elsewhere into OUT (so reports need OUT alone); returns lines added."""
+    """Copy generations produced elsewhere into OUT (so reports need OUT alone); returns lines added.
+    The lines were checked when read (read_generations_file); lines for tasks outside this run's
+    selection (--limit, --shard, --language) are left for the run that selects them."""
     wanted = {(v.name, t.benchmark, t.language, t.task_id) for v in variants for t in tasks}
     added = 0
     for record in lines:
-        try:
-            key = record_key(record)
-        except KeyError:
-            raise InputError(f"--generations {path}: a line lacks variant/benchmark/language/task_id") from None
+        key = record_key(record)
         if key in wanted and not records.has(key):
-            if "solution" not in record and "error" not in record:
-                raise InputError(f"--generations {path}: the line for {'/'.join(key)} has no 'solution'")
             records.append(record)
             added += 1
     return added
@@ -137,7 +150,8 @@ def evaluate(settings: EvaluateSettings, threads: int, log: Log = print, progres
     from greencoder.evaluation.scoring import score
 
     specs = list(settings.variants)
-    external_lines = read_generations_file(settings.generations) if settings.generations else []
+    external_lines = (read_generations_file(settings.generations, settings.data, (settings.benchmarks, settings.languages))
+                      if settings.generations else [])
     external = frozenset(r["variant"] for r in external_lines if "variant" in r)
     if settings.generations and not specs:
         specs = sorted(external)
@@ -180,7 +194,9 @@ def evaluate(settings: EvaluateSettings, threads: int, log: Log = print, progres
     if outcome.waiting:
         outcome.notes.append(f"{outcome.waiting} (variant, task) pairs have no generation yet and were not scored")
 
-    if settings.measure:
+    if settings.measure and not any(v.name == "baseline" for v in variants):
+        outcome.notes.append("no baseline variant: energies are compared against the baseline, so none were measured")
+    elif settings.measure:
         outcome.measured = run_measurements(settings, variants, tasks, out, all_generations, checker, progress, log)
     outcome.report_dir = write_report(out, outcome.variants)
     return outcome

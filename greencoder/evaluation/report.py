@@ -17,7 +17,15 @@ from tabulate import tabulate
 from greencoder.core.errors import InputError
 from greencoder.evaluation.plots import plot_energy_ratios, plot_pass_at_1
 from greencoder.evaluation.records import read_all
-from greencoder.evaluation.tables import Table4, Table5, table4, table4_rows, table5, table5_rows, to_json
+from greencoder.evaluation.tables import (
+    Table4,
+    Table5,
+    table4,
+    table4_rows,
+    table5,
+    table5_rows,
+    to_json,
+)
 
 ENERGY_KIND_NOTE = {
     "estimated": "ESTIMATED from CPU time (no hardware energy counter was usable)",

@@ -8,13 +8,16 @@ pass@1 keeps the whole task set as its denominator.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import Sequence
 
 from greencoder.evaluation.correctness import Checker, CheckResult
 from greencoder.evaluation.records import RecordFile
 from greencoder.evaluation.tasks import Task
 from greencoder.evaluation.variants import Variant
+
+ERROR = "error"
+"""The status of a task whose check could not be made at all (its reason says why)."""
 
 
 def correctness_record(variant: Variant, task: Task, result: CheckResult) -> dict:
@@ -40,6 +43,16 @@ def solution_for(variant: Variant, task: Task, generations: dict[tuple, dict]) -
     return generation["solution"], None
 
 
+def check_isolated(checker: Checker, task: Task, solution: str) -> CheckResult:
+    """One task's verdict, whatever goes wrong: an error building or running its program (bad
+    data, a job folder that cannot be removed, a bug) is that task's status, with its reason, and
+    never stops the run."""
+    try:
+        return checker.check(task, solution)
+    except Exception as exc:  # noqa: BLE001 - recorded per task, see the docstring
+        return CheckResult(ERROR, f"{type(exc).__name__}: {str(exc)[:300]}", "check", 0.0, "")
+
+
 def score(variants: Sequence[Variant], tasks: Sequence[Task], generations: dict[tuple, dict], records: RecordFile,
           checker: Checker, workers: int = 1, progress: bool | None = None) -> tuple[int, int]:
     """Score what is generated and not yet scored; returns (scored now, still waiting for a generation)."""
@@ -59,7 +72,7 @@ def score(variants: Sequence[Variant], tasks: Sequence[Task], generations: dict[
                 jobs.append((variant, task, solution))
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool, \
             tqdm(total=len(jobs), desc="score", unit="task", disable=None if progress is None else not progress) as bar:
-        futures = {pool.submit(checker.check, task, solution): (variant, task) for variant, task, solution in jobs}
+        futures = {pool.submit(check_isolated, checker, task, solution): (variant, task) for variant, task, solution in jobs}
         for future in as_completed(futures):
             variant, task = futures[future]
             records.append(correctness_record(variant, task, future.result()))

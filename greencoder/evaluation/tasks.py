@@ -3,7 +3,8 @@
 Every benchmark module (humaneval_x, leetcode_hard) turns its data files into `Task`s and knows
 how to wrap a solution into
 - a `Program`: files the sandbox compiles and runs; the solution passes when the run exits 0
-  (and prints `expected_stdout`, where given), as the benchmark's reference harness decides;
+  (and prints `expected_stdout`, where given), as the benchmark's reference harness decides, and,
+  for greencoder's own drivers, prints the per-run completion mark (benchmarks/drivers.py);
 - a `Workload`: the same test as a call expression over one source file, which
   greencoder.core.measurement repeats until a run lasts long enough to meter.
 
@@ -35,6 +36,8 @@ class Program:
     stdin: bytes | None = None
     expected_stdout: str | None = None
     """None: the exit status alone decides."""
+    completion_mark: bool = False
+    """The program reads a nonce from stdin and must print `GREENCODER_PASSED <nonce>` (drivers.py)."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,10 @@ class Workload:
     call: str
     cxx_flags: tuple[str, ...] = ("-std=c++17",)
     cxx_link_flags: tuple[str, ...] = ()
+    driver: dict[str, str] = field(default_factory=dict)
+    """Trusted test files built next to the solution; `call` then runs in the harness (core.measurement)."""
+    declarations: str = ""
+    """C++: the prototypes `call` needs when it runs in the harness."""
 
 
 @dataclass(frozen=True)

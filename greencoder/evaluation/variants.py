@@ -8,7 +8,9 @@
 - `canonical`: no model; the benchmark's reference solutions, which validate the harness.
 - `NAME` alone: a variant whose generations come from `--generations FILE` (made elsewhere).
 
-Efficiency is always measured against `baseline`, so it is added whenever a model variant is.
+Efficiency is always measured against `baseline`, so it is added whenever a model variant is (or
+when the --generations file has one); a file of other variants alone is scored without a model, and
+has no baseline to compare energies against.
 """
 
 from __future__ import annotations
@@ -68,8 +70,11 @@ def resolve_variants(specs: list[str], instruction_too: bool, external_names: fr
               else [Variant(BASELINE), Variant(INSTRUCTION, instruction=True)])
     if instruction_too:
         parsed += [Variant(f"{v.name}+instruction", v.adapter, True) for v in parsed if v.adapter]
-    if any(not v.canonical for v in parsed) and not any(v.name == BASELINE for v in parsed):
-        parsed.insert(0, Variant(BASELINE, external=BASELINE in external_names))
+    if not any(v.name == BASELINE for v in parsed):
+        if BASELINE in external_names and any(not v.canonical for v in parsed):
+            parsed.insert(0, Variant(BASELINE, external=True))
+        elif any(v.needs_model for v in parsed):  # generations made elsewhere never need a model for a baseline
+            parsed.insert(0, Variant(BASELINE))
     seen: dict[str, Variant] = {}
     for variant in parsed:
         if variant.name in seen and seen[variant.name] != variant:

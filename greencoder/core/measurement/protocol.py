@@ -5,22 +5,43 @@ drown in meter resolution and start-up), the program is run `runs` times (10) wi
 between runs (5 s, so heat and turbo state of one run do not leak into the next), an idle
 baseline is subtracted for hardware meters, and outliers are removed with the MAD before
 summarising. Everything is configurable; tests use short runs and no cooldown.
+
+Costs are the host's figures, never the program's: energy per call is the meter's reading of the
+whole run over the calls asked for, time per call the host's wall time of the whole run over the
+same count (start-up included in both, and made small by the 5 s runs). What the program reports
+(its nonce, the repeat count, its own loop time) is checked against the host's figures and the
+measurement refused when they disagree; the loop time only steers calibration. After every run
+the host checks that the job's built files are unchanged (job_guard.py).
 """
 
 from __future__ import annotations
 
 import math
+import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 
 from greencoder.core.errors import GreencoderError
 from greencoder.core.languages import Language
 from greencoder.core.meters import EnergyReading, Meter, RunUsage, idle_power
 from greencoder.core.sandbox import ExecutionResult, Job, Limits, Sandbox
-from greencoder.core.statistics import DEFAULT_ALPHA, DEFAULT_THRESHOLD, Comparison, Summary, compare, summarize
+from greencoder.core.statistics import (
+    DEFAULT_ALPHA,
+    DEFAULT_THRESHOLD,
+    Comparison,
+    Summary,
+    compare,
+    summarize,
+)
 
-from .harness import build_harness, parse_harness_output
+from .harness import (
+    HarnessOutputError,
+    HarnessReport,
+    build_harness,
+    parse_harness_output,
+)
+from .job_guard import JobGuard, JobTampered, protect
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -39,6 +60,8 @@ class MeasurementProtocol:
     alpha: float = DEFAULT_ALPHA
     calibration_margin: float = 1.15  # aim this much above min_seconds, so noise keeps runs above it
     max_run_seconds: float = 600.0  # the per-run deadline never exceeds this
+    max_calibration_steps: int = 12  # 100x per step: 10^22 calls, far beyond any real loop
+    max_repeats: int = 10**15  # fits C++'s long long and Java's long with room to spare
 
     def __post_init__(self) -> None:
         if self.runs < 1:
@@ -51,18 +74,20 @@ class MeasurementProtocol:
 class RunRecord:
     repeats: int
     joules: float
-    seconds: float  # wall time of the whole program run the meter bracketed
-    loop_seconds: float  # the repeated calls alone, as the harness timed them
+    seconds: float  # wall time of the whole program run, by the host's clock (the meter bracketed the same run)
+    loop_seconds: float  # the repeated calls alone, as the program timed them: checked against `seconds`, not used
     cpu_seconds: float | None
     reading: EnergyReading
 
     @property
     def joules_per_call(self) -> float:
+        """The meter's energy of the whole run over the calls asked for (start-up included, as for time)."""
         return self.joules / self.repeats
 
     @property
     def seconds_per_call(self) -> float:
-        return self.loop_seconds / self.repeats
+        """The host's wall time of the whole run over the calls asked for: never the program's own figure."""
+        return self.seconds / self.repeats
 
 
 @dataclass
@@ -141,15 +166,20 @@ def compare_measurements(a: Measurement, b: Measurement, alpha: float | None = N
 
 def measure(sandbox: Sandbox, meter: Meter, language: Language, source: str, call: str, *,
             function: str | None = None, name: str = "program", protocol: MeasurementProtocol = MeasurementProtocol(),
-            progress: Progress | None = None, sleep: Callable[[float], None] = time.sleep) -> Measurement:
-    """Measure `call` evaluated against `source`; raises MeasurementError with a one-line reason."""
+            progress: Progress | None = None, sleep: Callable[[float], None] = time.sleep,
+            driver: Mapping[str, str] | None = None, declarations: str = "") -> Measurement:
+    """Measure `call` evaluated against `source`; raises MeasurementError with a one-line reason.
+    `driver`/`declarations`: trusted files built next to the user's, see harness.build_harness."""
     progress = progress or (lambda stage, done, total: None)
-    program = build_harness(language, source, call, function, source_name=name)
+    program = build_harness(language, source, call, function, source_name=name, driver=driver,
+                            declarations=declarations)
     with sandbox.prepare(language, program.files, program.entry) as job:
         built = job.build()
         if not built.ok:
             raise MeasurementError(f"{name} did not build: {built.reason}")
-        repeats = _calibrate(job, protocol, name, progress)
+        protect(job.directory, program.protected)
+        guard = JobGuard.after_build(job.directory, name)
+        repeats = _calibrate(job, guard, protocol, name, progress)
         baseline = 0.0
         if meter.kind == "measured" and protocol.baseline_seconds > 0:
             progress("idle baseline", 0, 1)
@@ -162,12 +192,12 @@ def measure(sandbox: Sandbox, meter: Meter, language: Language, source: str, cal
             progress("measuring", index, protocol.runs)
             if protocol.cooldown_seconds > 0:
                 sleep(protocol.cooldown_seconds)
-            record = _measured_run(job, meter, repeats, protocol, baseline, name)
+            record = _measured_run(job, guard, meter, repeats, protocol, baseline, name)
             if index == 0 and record.seconds < protocol.min_seconds:
                 # Calibration undershot (first call cached, frequency change): rescale once and restart.
-                repeats = _scale(repeats, protocol.min_seconds * protocol.calibration_margin, record.loop_seconds)
+                repeats = _scale(repeats, protocol.min_seconds * protocol.calibration_margin, record.loop_seconds, protocol)
                 measurement.repeats = repeats
-                record = _measured_run(job, meter, repeats, protocol, baseline, name)
+                record = _measured_run(job, guard, meter, repeats, protocol, baseline, name)
             measurement.runs.append(record)
         progress("measuring", protocol.runs, protocol.runs)
         return measurement
@@ -179,50 +209,80 @@ def _run_limits(job: Job, expected_seconds: float, protocol: MeasurementProtocol
     return replace(base, wall_seconds=wall, cpu_seconds=wall)
 
 
-def _run(job: Job, repeats: int, expected_seconds: float, protocol: MeasurementProtocol, name: str) -> ExecutionResult:
-    result = job.run([str(repeats)], limits=_run_limits(job, expected_seconds, protocol))
+@dataclass(frozen=True)
+class CheckedRun:
+    """One harness run whose report agreed with what the host saw."""
+
+    result: ExecutionResult
+    report: HarnessReport
+
+
+def _run(job: Job, guard: JobGuard, repeats: int, expected_seconds: float, protocol: MeasurementProtocol,
+         name: str) -> CheckedRun:
+    nonce = secrets.token_hex(16)
+    result = job.run([str(repeats)], stdin=(nonce + "\n").encode(), limits=_run_limits(job, expected_seconds, protocol))
+    try:
+        guard.check()
+    except JobTampered as exc:
+        raise MeasurementError(str(exc)) from None
     if not result.ok:
         raise MeasurementError(f"{name} failed while measuring ({repeats} calls): {result.status.value}: {result.reason}")
-    return result
+    try:
+        report = parse_harness_output(result.stdout, nonce, repeats)
+    except HarnessOutputError as exc:
+        raise MeasurementError(f"{name}: {exc}") from None
+    # The program's own clock cannot have seen more time than the host's, which brackets the whole run.
+    if report.loop_seconds > result.wall_seconds * 1.02 + 0.05:
+        raise MeasurementError(f"{name}: the harness reports a {report.loop_seconds:.3g} s loop in a run the host saw "
+                               f"last {result.wall_seconds:.3g} s: refused")
+    return CheckedRun(result, report)
 
 
-def _scale(repeats: int, target_seconds: float, observed_seconds: float) -> int:
-    return max(repeats + 1, math.ceil(repeats * target_seconds / max(observed_seconds, 1e-9)))
+def _scale(repeats: int, target_seconds: float, observed_seconds: float, protocol: MeasurementProtocol) -> int:
+    """The repeat count expected to last `target_seconds`, never more than max_repeats."""
+    if observed_seconds <= 0 or not math.isfinite(observed_seconds):
+        wanted = repeats * 100
+    else:
+        wanted = math.ceil(repeats * min(target_seconds / observed_seconds, 1e6))
+    return min(max(repeats + 1, wanted), protocol.max_repeats)
 
 
-def _calibrate(job: Job, protocol: MeasurementProtocol, name: str, progress: Progress) -> int:
+def _calibrate(job: Job, guard: JobGuard, protocol: MeasurementProtocol, name: str, progress: Progress) -> int:
     """The repeat count whose loop lasts about min_seconds × margin. Grows by at most 100× per
-    step while runs are too short to time reliably, then extrapolates once."""
+    step while runs are too short to time reliably, then extrapolates once; gives up after
+    max_calibration_steps (a loop whose time never grows: an empty call, a lying clock)."""
     target = protocol.min_seconds * protocol.calibration_margin
-    repeats, step = 1, 0
-    while True:
+    repeats = 1
+    for step in range(protocol.max_calibration_steps):
         progress("calibrating", step, 0)
-        result = _run(job, repeats, 1.0 if step == 0 else target / 10, protocol, name)
-        loop = parse_harness_output(result.stdout).loop_seconds
+        loop = _run(job, guard, repeats, 1.0 if step == 0 else target / 10, protocol, name).report.loop_seconds
         if loop >= target or target == 0:
             return repeats
         if loop >= min(0.2, target / 10):  # long enough to extrapolate from
-            return _scale(repeats, target, loop)
-        repeats = min(repeats * 100, _scale(repeats, target, loop))
-        step += 1
+            return _scale(repeats, target, loop, protocol)
+        if repeats >= protocol.max_repeats:
+            break
+        repeats = min(repeats * 100, _scale(repeats, target, loop, protocol))
+    raise MeasurementError(f"{name}: calibration gave up after {protocol.max_calibration_steps} steps: "
+                           f"{repeats} calls still took under {min(0.2, target / 10):g} s")
 
 
-def _measured_run(job: Job, meter: Meter, repeats: int, protocol: MeasurementProtocol, baseline_watts: float,
-                  name: str) -> RunRecord:
+def _measured_run(job: Job, guard: JobGuard, meter: Meter, repeats: int, protocol: MeasurementProtocol,
+                  baseline_watts: float, name: str) -> RunRecord:
     session = meter.start()
     try:
-        result = _run(job, repeats, protocol.min_seconds * protocol.calibration_margin, protocol, name)
+        checked = _run(job, guard, repeats, protocol.min_seconds * protocol.calibration_margin, protocol, name)
     except BaseException:
         try:  # release samplers; the reading is discarded
             session.stop(RunUsage())
         except Exception:  # noqa: BLE001 - the run's own error is the one to report
             pass
         raise
+    result = checked.result
     reading = session.stop(RunUsage(cpu_seconds=result.cpu_seconds, wall_seconds=result.wall_seconds,
                                     cpu_source=result.cpu_source))
     joules = reading.joules
     if baseline_watts and reading.kind == "measured":
         joules = max(0.0, joules - baseline_watts * reading.interval)
-    report = parse_harness_output(result.stdout)
-    return RunRecord(repeats=repeats, joules=joules, seconds=result.wall_seconds, loop_seconds=report.loop_seconds,
+    return RunRecord(repeats=repeats, joules=joules, seconds=result.wall_seconds, loop_seconds=checked.report.loop_seconds,
                      cpu_seconds=result.cpu_seconds, reading=reading)

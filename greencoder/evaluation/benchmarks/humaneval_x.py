@@ -49,7 +49,9 @@ import re
 from pathlib import Path
 
 from greencoder.core.errors import InputError
+from greencoder.core.measurement.harness import cpp_sources
 from greencoder.core.source_text import blank_comments_and_strings
+from greencoder.evaluation.benchmarks import drivers
 from greencoder.evaluation.tasks import Program, Task, Workload
 
 BENCHMARK = "humaneval-x"
@@ -90,8 +92,10 @@ CPP_INCLUDE_HELPER = (
 )
 
 PYTHON_SCRIPT = "program.py"
-CPP_FILE = "test.cpp"  # the reference's name
+CPP_FILE = "test.cpp"  # the reference's name, here the test's own translation unit
+CPP_SOLUTION = "solution.cpp"
 JAVA_FILE, JAVA_MAIN = "Main.java", "Main"
+JAVA_SOLUTION = "Solution.java"
 
 # Reference solutions known not to pass, with the reason: none. All 164 pass in each language
 # under the sandbox (tests/test_eval_humaneval_x.py, slow), given libboost-dev and libssl-dev.
@@ -209,9 +213,20 @@ def find_entry_point(language: str, prompt: str, test: str = "") -> str:
 # programs
 
 
+def uses_numpy(solution: str) -> bool:
+    """Whether the solution reads an attribute of `np` or `numpy` (`np.array`), i.e. relies on the
+    reference's numpy import; a variable that is merely called `np` does not."""
+    try:
+        tree = ast.parse(solution)
+    except SyntaxError:  # the run reports it; a textual look is good enough to pick the helper
+        return re.search(r"(?<![\w.])(np|numpy)\s*\.\s*[A-Za-z_]", solution) is not None
+    return any(isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in ("np", "numpy")
+               for node in ast.walk(tree))
+
+
 def _python_helper(solution: str) -> str:
     lines = list(PYTHON_IMPORT_HELPER)
-    if re.search(r"\b(numpy|np)\b", solution):
+    if uses_numpy(solution):
         lines[lines.index("import string"):lines.index("import string")] = PYTHON_NUMPY_HELPER
     return "\n".join(lines) + "\n"
 
@@ -242,19 +257,62 @@ def _python_test_without_check_call(test: str) -> str:
     return "".join(line for number, line in enumerate(lines, start=1) if number not in drop)
 
 
-def build_program(task: Task, solution: str) -> Program:
-    """The reference harness's test program for `solution` (see the module docstring)."""
+def _python_checks(task: Task) -> str:
+    """`_greencoder_checks(solution)`: the test's own `check(...)` calls, each function it passes
+    wrapped so its results must be plain values (drivers.py)."""
+    calls = []
+    for start, end in _check_calls(_test(task)) or [(0, 0)]:
+        text = "\n".join(_test(task).splitlines()[start - 1:end]) if start else f"check({task.entry_point})"
+        try:
+            argument = ast.parse(text, mode="eval").body.args
+        except (SyntaxError, AttributeError):
+            argument = None
+        if argument and len(argument) == 1 and isinstance(argument[0], ast.Name):
+            calls.append(f"    solution.check(_greencoder_plain_results(solution.{argument[0].id}))")
+        else:
+            calls.append(f"    eval(compile({text!r}, '<test>', 'eval'), vars(solution))")
+    return "def _greencoder_checks(solution):\n" + "\n".join(calls) + "\n"
+
+
+def _cpp_test_unit(task: Task, *, runnable: bool) -> str:
+    """The test as its own translation unit: the reference's includes, the prompt's declarations
+    (its function bodies live in the solution's unit), greencoder's assert, and the test's `main`
+    renamed `greencoder_test_main`; `runnable` adds the `main` that prints the completion mark."""
+    test = _cpp_main_returns(_test(task))
+    includes = "".join(line + "\n" for line in test.splitlines() if re.match(r"\s*#\s*include\b", line))
+    body = "\n".join("" if re.match(r"\s*#\s*include\b", line) else line for line in test.splitlines())
+    head = "".join(line + "\n" for line in CPP_INCLUDE_HELPER) + "\n" + drivers.cpp_prototypes(task.signature)
+    unit = (head + drivers.cpp_driver_head(read_nonce=runnable) + includes + drivers.CPP_ASSERT
+            + "#define main greencoder_test_main\n" + body + "\n#undef main\n")
+    return unit + drivers.cpp_main("greencoder_test_main") if runnable else unit
+
+
+def _java_test_file(task: Task) -> str:
+    """Main.java: the prompt's imports (dataset text, as the reference's one file has them), then a
+    single-type import of every JDK type the test names, then the test."""
     test = _test(task)
+    prompt_imports = "".join(line + "\n" for line in task.signature.splitlines() if re.match(r"\s*import\s", line))
+    return (drivers.JAVA_ON_DEMAND + prompt_imports + drivers.java_single_type_imports(test, frozenset({JAVA_MAIN}))
+            + "\n" + test)
+
+
+def build_program(task: Task, solution: str) -> Program:
+    """The reference harness's test program for `solution` (see the module docstring), with the
+    solution kept apart from the test and a completion mark (drivers.py)."""
     if task.language == "python":
-        script = _python_helper(solution) + solution + "\n" + test + "\n"
-        if not _check_calls(test):  # every HumanEval-X test calls check itself; a custom file might not
-            script += f"check({task.entry_point})\n"
-        return Program(files={PYTHON_SCRIPT: script}, entry=PYTHON_SCRIPT)
+        program = _python_helper(solution) + solution + "\n" + _python_test_without_check_call(_test(task)) + "\n"
+        script = drivers.python_check_script(PYTHON_SCRIPT, _python_checks(task))
+        return Program(files={PYTHON_SCRIPT: program, drivers.PYTHON_CHECK: script}, entry=drivers.PYTHON_CHECK,
+                       completion_mark=True)
     if task.language == "cpp":
-        source = _cpp_helper(solution) + "\n" + solution + "\n" + test
-        return Program(files={CPP_FILE: source}, entry=CPP_FILE, cxx_flags=CXX_FLAGS, cxx_link_flags=CXX_LINK_FLAGS)
+        files, entry = cpp_sources({CPP_SOLUTION: _cpp_helper(solution) + "\n" + solution + "\n",
+                                    CPP_FILE: _cpp_test_unit(task, runnable=True)})
+        return Program(files=files, entry=entry, cxx_flags=CXX_FLAGS, cxx_link_flags=CXX_LINK_FLAGS,
+                       completion_mark=True)
     if task.language == "java":
-        return Program(files={JAVA_FILE: solution + "\n" + test}, entry=JAVA_MAIN)
+        check_file, check_text = drivers.java_check_class()
+        files = {JAVA_SOLUTION: solution + "\n", JAVA_FILE: _java_test_file(task), check_file: check_text}
+        return Program(files=files, entry=drivers.JAVA_CHECK_CLASS, completion_mark=True)
     raise InputError(f"HumanEval-X has no {task.language!r} tasks")
 
 
@@ -279,16 +337,18 @@ def _cpp_main_returns(test: str) -> str:
 
 
 def build_workload(task: Task, solution: str) -> Workload:
-    """The task's test as one repeatable call over one source (see the module docstring)."""
+    """The task's test as one repeatable call (see the module docstring)."""
     test = _test(task)
     if task.language == "python":
         source = _python_helper(solution) + solution + "\n" + _python_test_without_check_call(test) + "\n"
         return Workload(source=source, call=f"check({task.entry_point})")
     if task.language == "cpp":
-        source = _cpp_helper(solution) + "\n" + solution + "\n" + _cpp_main_returns(test)
         uses_rand = re.search(r"(?<![\w.])rand\s*\(\s*\)", blank_comments_and_strings(test)) is not None
-        call = "(srand(1), greencoder_user_main())" if uses_rand else "greencoder_user_main()"
-        return Workload(source=source, call=call, cxx_flags=CXX_FLAGS, cxx_link_flags=CXX_LINK_FLAGS)
+        call = "(srand(1), greencoder_test_main())" if uses_rand else "greencoder_test_main()"
+        return Workload(source=_cpp_helper(solution) + "\n" + solution + "\n", call=call, cxx_flags=CXX_FLAGS,
+                        cxx_link_flags=CXX_LINK_FLAGS, driver={CPP_FILE: _cpp_test_unit(task, runnable=False)},
+                        declarations="int greencoder_test_main();")
     if task.language == "java":
-        return Workload(source=solution + "\n" + test, call=f"{JAVA_MAIN}.main(new String[0])")
+        return Workload(source=solution + "\n", call=f"{JAVA_MAIN}.main(new String[0])",
+                        driver={JAVA_FILE: _java_test_file(task)})
     raise InputError(f"HumanEval-X has no {task.language!r} tasks")

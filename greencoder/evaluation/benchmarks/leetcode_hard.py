@@ -45,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 from greencoder.core.errors import InputError
+from greencoder.core.measurement.harness import cpp_sources
+from greencoder.evaluation.benchmarks import drivers
 from greencoder.evaluation.tasks import Program, Task, Workload
 
 BENCHMARK = "leetcode-hard"
@@ -199,7 +201,7 @@ def _task(row: dict, language: str, reference: str | None, invalid: list[int]) -
         canonical=reference, canonical_exception=KNOWN_REFERENCE_FAILURES.get((language, task_id)), meta=meta,
     )
     if language != "python":  # fail at load time, not per solution, if a value does not fit its type
-        _driver_for(task)
+        (_cpp_driver if language == "cpp" else _java_driver)(task)
     return task
 
 
@@ -419,12 +421,6 @@ def _case_values(task: Task, case: dict) -> list[Any]:
     return values
 
 
-def _driver_for(task: Task) -> str:
-    """The test driver (everything after the solution) for a C++ or Java task."""
-    generate = {"cpp": _cpp_driver, "java": _java_driver}[task.language]
-    return generate(task)
-
-
 def _typed_cases(task: Task) -> tuple[list[tuple], tuple, list[tuple[int, list[Any], Any]]]:
     params = [parse_type(task.language, param["type"]) for param in task.meta["params"]]
     returns = parse_type(task.language, task.meta["returns"])
@@ -442,6 +438,21 @@ def _typed_cases(task: Task) -> tuple[list[tuple], tuple, list[tuple[int, list[A
 # C++ ----------------------------------------------------------------------------------------
 
 _CPP_HEAD = """#include <bits/stdc++.h>
+using namespace std;
+
+"""
+
+# The driver's unit names what it uses (it compiles in half the time of <bits/stdc++.h>).
+_CPP_DRIVER_HEAD = """#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iomanip>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 using namespace std;
 
 """
@@ -483,10 +494,10 @@ template <class T> bool equal(const std::vector<T>& a, const std::vector<T>& b) 
     return true;
 }
 
-[[noreturn]] inline void fail(int index, const std::string& expected, const std::string& got) {
-    std::fflush(stdout);
-    std::fprintf(stderr, "Assertion failed: test case %d: expected %s, got %s\n", index, expected.c_str(), got.c_str());
-    std::exit(1);
+inline void fail(int index, const std::string& expected, const std::string& got) {
+    const std::string message = "Assertion failed: test case " + std::to_string(index) + ": expected " + expected
+        + ", got " + got + "\n";
+    greencoder_verdict::fail_with(message.c_str());
 }
 template <class T> void expect(int index, const T& got, const T& expected) {
     if (!equal(got, expected)) fail(index, show(expected), show(got));
@@ -533,20 +544,39 @@ inline void expect_grid_layout(int index, int n, const Grid& edges, const Grid& 
 """
 
 
-def _cpp_driver(task: Task) -> str:
+def _cpp_solve_signature(task: Task, params: list[tuple], returns: tuple) -> str:
+    arguments = ", ".join(f"{cpp_type(kind)}& greencoder_a{position}" for position, kind in enumerate(params))
+    return f"void greencoder_solve({cpp_type(returns)}& greencoder_out" + (f", {arguments}" if arguments else "") + ")"
+
+
+def _cpp_glue(task: Task) -> str:
+    """Appended to the solution's own unit: one call of the method on a fresh `Solution`. Every type
+    is in the function's (mangled) name, so a macro that changes one fails to link."""
+    params = [parse_type(task.language, param["type"]) for param in task.meta["params"]]
+    returns = parse_type(task.language, task.meta["returns"])
+    arguments = ", ".join(f"greencoder_a{position}" for position in range(len(params)))
+    return ("\n// ---- appended by greencoder: one call of the method, for the test driver's unit\n"
+            f"{_cpp_solve_signature(task, params, returns)} {{\n"
+            "    std::unique_ptr<Solution> greencoder_solution(new Solution());\n"
+            f"    greencoder_out = greencoder_solution->{task.meta['method']}({arguments});\n}}\n")
+
+
+def _cpp_driver(task: Task, runnable: bool = True) -> str:
+    """The test driver's own translation unit: it sees the solution only through `greencoder_solve`."""
     params, returns, cases = _typed_cases(task)
-    method, mode = task.meta["method"], task.meta["compare"]
+    mode = task.meta["compare"]
     return_type = cpp_type(returns)
-    lines = [_CPP_HELPERS, "int main() {"]
+    lines = [_CPP_DRIVER_HEAD.rstrip(), drivers.cpp_driver_head(read_nonce=runnable), _CPP_HELPERS,
+             _cpp_solve_signature(task, params, returns) + ";", "", "int greencoder_test_main() {"]
     for index, values, expected in cases:
         lines.append("    {")
         for position, (value, kind) in enumerate(zip(values, params)):
             lines.append(f"        {cpp_type(kind)} greencoder_a{position} = {cpp_literal(value, kind)};")
         if mode == "grid_layout":
             lines.append("        const auto greencoder_edges = greencoder_a1;")
-        arguments = ", ".join(f"greencoder_a{position}" for position in range(len(values)))
-        lines.append("        auto greencoder_solution = std::make_unique<Solution>();")
-        lines.append(f"        {return_type} greencoder_got = greencoder_solution->{method}({arguments});")
+        arguments = "".join(f", greencoder_a{position}" for position in range(len(values)))
+        lines.append(f"        {return_type} greencoder_got{{}};")
+        lines.append(f"        greencoder_solve(greencoder_got{arguments});")
         lines.append(f"        const {return_type} greencoder_expected = {cpp_literal(expected, returns)};")
         if mode == "grid_layout":
             lines.append(f"        greencoder_driver::expect_grid_layout({index}, greencoder_a0, greencoder_edges, "
@@ -558,11 +588,12 @@ def _cpp_driver(task: Task) -> str:
                          "greencoder_expected);")
         lines.append("    }")
     lines += ["    return 0;", "}", ""]
-    return "\n".join(lines)
+    return "\n".join(lines) + (drivers.cpp_main("greencoder_test_main") if runnable else "")
 
 
 def cpp_source(task: Task, solution: str) -> str:
-    return _CPP_HEAD + solution.rstrip() + "\n" + _driver_for(task)
+    """The solution's own translation unit: LeetCode's environment, the solution, the call glue."""
+    return _CPP_HEAD + solution.rstrip() + "\n" + _cpp_glue(task)
 
 
 # Java ---------------------------------------------------------------------------------------
@@ -695,7 +726,7 @@ _JAVA_HELPERS = r"""
                 if (!greencoderEqual(a.get(i), b.get(i))) return false;
             return true;
         }
-        return Objects.equals(got, expected);
+        return expected == null ? got == null : expected.equals(got);  // ours decides, never the solution's equals
     }
 
     private static String greencoderShow(Object value) {
@@ -810,6 +841,8 @@ def _java_json(value: Any) -> str:
 
 
 def _java_driver(task: Task) -> str:
+    """Main.java, its own compilation unit: every JDK type it names is imported by name, so a
+    solution's class called `List` or `Objects` cannot stand in for it."""
     params, returns, cases = _typed_cases(task)
     method, mode = task.meta["method"], task.meta["compare"]
     lines = ["", "public class Main {"]
@@ -837,17 +870,18 @@ def _java_driver(task: Task) -> str:
             lines.append(f"        greencoderExpect({index}, got, {slot});")
         lines.append("    }")
     lines += ["}", ""]
-    return "\n".join(lines)
+    driver = "\n".join(lines)
+    return _JAVA_IMPORTS + drivers.java_single_type_imports(driver, frozenset({JAVA_MAIN})) + driver
 
 
 def java_source(task: Task, solution: str) -> str:
-    """One file: imports, the solution (its own imports hoisted), a Pair if it needs one, then `public class Main`."""
+    """Solution.java: imports, the solution (its own imports hoisted), a Pair if it needs one."""
     own_imports = [match.group().strip() for match in _JAVA_IMPORT_LINE.finditer(solution)]
     body = _JAVA_IMPORT_LINE.sub("", solution)
     own_imports = [line for line in own_imports if not re.search(r"\bjavafx\.util\.(Pair|\*)", line)]
     pair = _JAVA_PAIR if re.search(r"\bPair\b", body) and not _JAVA_DECLARES_PAIR.search(body) else ""
     head = _JAVA_IMPORTS + "".join(line + "\n" for line in own_imports)
-    return head + "\n" + body.rstrip() + "\n" + pair + _driver_for(task)
+    return head + "\n" + body.rstrip() + "\n" + pair
 
 
 # Python -------------------------------------------------------------------------------------
@@ -879,7 +913,12 @@ def _greencoder_fail(index, expected, got):
     raise AssertionError(f"test case {index}: expected {expected}, got {got}")
 
 
+def _greencoder_result(got):
+    return got  # greencoder's checker replaces this with a plain-value check
+
+
 def _greencoder_expect(index, got, expected):
+    got = _greencoder_result(got)
     if not _greencoder_equal(got, expected):
         _greencoder_fail(index, _greencoder_show(expected), _greencoder_show(got))
 
@@ -889,6 +928,7 @@ def _greencoder_freeze(value):
 
 
 def _greencoder_expect_unordered(index, got, expected):
+    got = _greencoder_result(got)
     try:
         same = sorted(map(_greencoder_freeze, got)) == sorted(map(_greencoder_freeze, expected))
     except TypeError:
@@ -918,6 +958,7 @@ def _greencoder_grid_layout_ok(n, edges, grid):
 
 
 def _greencoder_expect_grid_layout(index, n, edges, got, expected):
+    got = _greencoder_result(got)
     if not _greencoder_grid_layout_ok(n, edges, got):
         _greencoder_fail(index, "a valid grid layout such as " + _greencoder_show(expected), _greencoder_show(got))
 
@@ -954,30 +995,49 @@ def python_preamble(task: Task) -> str:
     return _SORTEDCONTAINERS_IMPORT.sub("", task.meta.get("python_preamble", ""))
 
 
-def python_source(task: Task, solution: str) -> str:
-    """Preamble, environment, solution and `def check(solution_class)`, without a call to it."""
+def python_environment_source(task: Task, solution: str) -> str:
+    """Preamble, environment and solution: what runs as the module `solution`."""
     environment = python_preamble(task).rstrip() + "\n" + PYTHON_ENVIRONMENT
-    return environment + "\n" + solution.rstrip() + "\n" + _python_check(task)
+    return environment + "\n" + solution.rstrip() + "\n"
+
+
+def python_source(task: Task, solution: str) -> str:
+    """Preamble, environment, solution and `def check(solution_class)`, without a call to it (workloads)."""
+    return python_environment_source(task, solution) + _python_check(task)
+
+
+def _python_checks(task: Task) -> str:
+    """The driver in greencoder's check script, apart from the solution's namespace: the helpers,
+    `check`, results checked to be plain values, and `check(solution.Solution)`."""
+    return (_python_check(task) + "\n\ndef _greencoder_result(got):\n    return _greencoder_checked(got, 'Solution')\n"
+            "\n\ndef _greencoder_checks(solution):\n    check(solution.Solution)\n")
 
 
 # ---------------------------------------------------------------------------------------------
 # the interface
 
 
-PYTHON_SCRIPT = "main.py"
+PYTHON_SCRIPT = "solution.py"
 CPP_FILE = "main.cpp"
+CPP_SOLUTION = "solution.cpp"
 JAVA_FILE = "Main.java"
+JAVA_SOLUTION = "Solution.java"
 JAVA_MAIN = "Main"
 
 
 def build_program(task: Task, solution: str) -> Program:
-    """The solution with every test case: exit 0 means all pass."""
+    """The solution with every test case: exit 0 and the completion mark mean all pass."""
     if task.language == "python":
-        return Program({PYTHON_SCRIPT: python_source(task, solution) + "\n\ncheck(Solution)\n"}, PYTHON_SCRIPT)
+        script = drivers.python_check_script(PYTHON_SCRIPT, _python_checks(task))
+        return Program({PYTHON_SCRIPT: python_environment_source(task, solution), drivers.PYTHON_CHECK: script},
+                       drivers.PYTHON_CHECK, completion_mark=True)
     if task.language == "cpp":
-        return Program({CPP_FILE: cpp_source(task, solution)}, CPP_FILE, cxx_flags=CXX_FLAGS)
+        files, entry = cpp_sources({CPP_SOLUTION: cpp_source(task, solution), CPP_FILE: _cpp_driver(task)})
+        return Program(files, entry, cxx_flags=CXX_FLAGS, completion_mark=True)
     if task.language == "java":
-        return Program({JAVA_FILE: java_source(task, solution)}, JAVA_MAIN)
+        check_file, check_text = drivers.java_check_class()
+        files = {JAVA_SOLUTION: java_source(task, solution), JAVA_FILE: _java_driver(task), check_file: check_text}
+        return Program(files, drivers.JAVA_CHECK_CLASS, completion_mark=True)
     raise InputError(f"unknown language {task.language!r} for {BENCHMARK}")
 
 
@@ -986,7 +1046,8 @@ def build_workload(task: Task, solution: str) -> Workload:
     if task.language == "python":
         return Workload(python_source(task, solution), "check(Solution)")
     if task.language == "cpp":
-        return Workload(cpp_source(task, solution), "greencoder_user_main()", cxx_flags=CXX_FLAGS)
+        return Workload(cpp_source(task, solution), "greencoder_test_main()", cxx_flags=CXX_FLAGS,
+                        driver={CPP_FILE: _cpp_driver(task, runnable=False)}, declarations="int greencoder_test_main();")
     if task.language == "java":
-        return Workload(java_source(task, solution), "Main.main(new String[0])")
+        return Workload(java_source(task, solution), "Main.main(new String[0])", driver={JAVA_FILE: _java_driver(task)})
     raise InputError(f"unknown language {task.language!r} for {BENCHMARK}")

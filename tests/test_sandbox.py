@@ -479,17 +479,25 @@ def test_java_class_names_from_source():
 
 # --- HumanEval-X ------------------------------------------------------------------------------
 
-def humaneval_x_program(language, solution: str | None = None) -> str:
-    """Task 0's program as evaluation builds it (prompt + solution + test in one file), for the
-    executor's single-file path: the harness is greencoder.evaluation's, not a copy of it here."""
+def run_humaneval_x(sandbox: Sandbox, language, solution: str | None = None):
+    """Task 0's program as evaluation builds it (solution and test kept apart, a nonce on stdin),
+    run by the sandbox's multi-file path; the harness is greencoder.evaluation's, not a copy here.
+    Returns the run's result and whether the test printed its completion mark."""
+    import secrets
+
     from greencoder.evaluation.benchmarks import build_program, load_tasks
+    from greencoder.evaluation.correctness import completed
 
     if not HUMANEVAL_X.is_dir():
         pytest.skip(f"{HUMANEVAL_X} not available")
     task = load_tasks("humaneval-x", language.name, HUMANEVAL_X)[0]
     program = build_program(task, task.canonical if solution is None else task.signature + solution)
-    (text,) = program.files.values()
-    return text
+    nonce = secrets.token_hex(16)
+    with sandbox.prepare(language, program.files, program.entry) as job:
+        built = job.build()
+        result = built if not built.ok else job.run(stdin=(nonce + "\n").encode())
+    print(f"[{result.isolation.label}] {language.name} {result.stage} {result.status.value}: {result.reason}")
+    return result, completed(result.stdout, nonce)
 
 
 BROKEN = {
@@ -501,17 +509,14 @@ BROKEN = {
 
 @pytest.mark.parametrize("language", [lang(PYTHON), lang(CPP), lang(JAVA)])
 def test_humaneval_x_canonical_solution_passes(sandbox, language):
-    program = humaneval_x_program(language)
-    if language is JAVA:
-        assert sandbox.toolchains.source_file(JAVA, program) == "Main.java"
-    result = run(sandbox, language, program)
-    assert result.status is Status.OK, f"{result.reason}\n{result.stderr}"
+    result, finished = run_humaneval_x(sandbox, language)
+    assert result.status is Status.OK and finished, f"{result.reason}\n{result.stderr}"
 
 
 @pytest.mark.parametrize("language", [lang(PYTHON), lang(CPP), lang(JAVA)])
 def test_humaneval_x_broken_solution_is_a_wrong_answer(sandbox, language):
-    result = run(sandbox, language, humaneval_x_program(language, BROKEN[language.name]))
-    assert result.status is Status.WRONG_ANSWER, f"{result.reason}\n{result.stderr}"
+    result, finished = run_humaneval_x(sandbox, language, BROKEN[language.name])
+    assert result.status is Status.WRONG_ANSWER and not finished, f"{result.reason}\n{result.stderr}"
     assert "Assertion" in result.reason
 
 

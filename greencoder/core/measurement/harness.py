@@ -43,7 +43,8 @@ from dataclasses import dataclass
 
 from greencoder.core.errors import GreencoderError, InputError
 from greencoder.core.languages import Language
-from greencoder.core.source_text import blank_comments_and_strings, java_public_class
+from greencoder.core.source import programs
+from greencoder.core.source.programs import java_public_class
 
 MARKER = "GREENCODER_HARNESS"
 PYTHON_SOURCE = "solution.py"
@@ -181,26 +182,15 @@ def _clean_call(language: Language, call: str) -> str:
     return cleaned
 
 
-_NOT_A_DECLARATION = frozenset({"return", "new", "throw", "else", "case", "do", "delete", "co_return", "co_yield"})
 
 
 def defines_function(language: Language, source: str, name: str) -> bool:
     """Whether `source` defines `name`: a Python def (or class / assigned name), or a C++/Java
-    `NAME(` that follows a type or qualifier rather than an operator or `return`. Permissive on
-    purpose: a miss here only means the compiler reports the problem instead."""
+    function or method of that name (the source model's view). Permissive on purpose: a miss here
+    only means the compiler reports the problem instead."""
     if language.name == "python":
         return _python_defines(source, name)
-    code = blank_comments_and_strings(source)
-    for match in re.finditer(rf"(?<![\w$]){re.escape(name)}\s*\(", code):
-        before = code[: match.start()].rstrip()
-        if before.endswith("->") or not before:
-            continue
-        if before[-1] in ">]*&:":
-            return True
-        word = re.search(r"[\w$]+$", before)
-        if word and word.group() not in _NOT_A_DECLARATION:
-            return True
-    return False
+    return programs.defines_function(source, language, name)
 
 
 def _python_defines(source: str, name: str) -> bool:
@@ -450,16 +440,14 @@ public final class {harness} {{
 }}
 """
 
-_PACKAGE = re.compile(r"^\s*package\s+[\w.\s]+;", re.MULTILINE)
-
-
 def _java_harness(source: str, call: str, driver: dict[str, str]) -> HarnessProgram:
     """The user's file keeps its public class's name; a `package` line is blanked (same line count,
     so compiler line numbers still match) because the harness lives in the default package, from
     which a named package's package-private classes could not be reached."""
-    package = _PACKAGE.search(blank_comments_and_strings(source))
+    package = programs.java_package_range(source)
     if package:
-        source = source[: package.start()] + re.sub(r"[^\n]", " ", package.group()) + source[package.end() :]
+        start, end = package
+        source = source[:start] + re.sub(r"[^\n]", " ", source[start:end]) + source[end:]
     name = java_public_class(source)
     source_file = f"{name}.java" if name else JAVA_DEFAULT_SOURCE
     harness_file = f"{JAVA_HARNESS_CLASS}.java"

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 
 from greencoder.core.errors import GreencoderError
 from greencoder.core.languages import CPP, JAVA, PYTHON, Language
-from greencoder.core.source_text import blank_comments_and_strings, java_public_class
+from greencoder.core.source.programs import java_main_class, java_public_class
 
 from .limits import Limits
 
@@ -131,29 +130,6 @@ JVM_MEMORY_CAPS = ("-XX:ReservedCodeCacheSize=32m", "-XX:CompressedClassSpaceSiz
 MIB = 1024 * 1024
 JVM_RESERVE_BYTES = 512 * MIB  # address space the capped JVM reserves besides its heap (measured: 384 fails)
 MIN_JAVA_HEAP_BYTES = 32 * MIB
-_CLASS_OR_BRACE = re.compile(r"\b(?:class|interface|enum|record)\s+(\w+)|[{}]")
-_MAIN = re.compile(r"\bstatic\s+void\s+main\s*\(")
-
-
-def java_main_class(source: str) -> str | None:
-    """The class declaring `static void main`: the innermost class whose body encloses it (not a
-    nested class declared before it)."""
-    code = blank_comments_and_strings(source)
-    main = _MAIN.search(code)
-    if main is None:
-        return java_public_class(source)
-    open_blocks: list[str | None] = []  # per open brace: the class it opens, or None (method, initializer)
-    declared = None
-    for token in _CLASS_OR_BRACE.finditer(code, 0, main.start()):
-        if token.group(1):
-            declared = token.group(1)
-        elif token.group() == "{":
-            open_blocks.append(declared)
-            declared = None
-        elif open_blocks:
-            open_blocks.pop()
-    enclosing = [name for name in open_blocks if name]
-    return enclosing[-1] if enclosing else None
 
 
 @functools.lru_cache(maxsize=16)

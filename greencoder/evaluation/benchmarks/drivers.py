@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import re
 
-from greencoder.core.source_text import blank_comments_and_strings
+from greencoder.core.languages import CPP, JAVA
+from greencoder.core.source.programs import blank_comments_and_strings
 from greencoder.evaluation.benchmarks.java_names import JDK_TYPES
 
 MARK = "GREENCODER_PASSED"
@@ -224,7 +225,7 @@ def cpp_prototypes(prompt: str) -> str:
     """The prompt with every function body replaced by `;`: the declarations a separate test unit
     needs (types, typedefs and includes stay as they are). The prompt's last, still open body (the
     one the model writes) ends the text."""
-    code = blank_comments_and_strings(prompt)
+    code = blank_comments_and_strings(prompt, CPP)
     pieces, depth, start, body_start = [], 0, 0, None
     for index, char in enumerate(code):
         if char == "{":
@@ -277,5 +278,5 @@ _IDENTIFIER = re.compile(r"(?<![\w$.])([A-Z][\w$]*)")
 def java_single_type_imports(code: str, own: frozenset[str] = frozenset()) -> str:
     """`import java.util.Arrays;`-style lines for every JDK type `code` names (besides `own`, the
     types the file declares itself): these shadow same-named classes of the solution."""
-    names = {name for name in _IDENTIFIER.findall(blank_comments_and_strings(code)) if name in JDK_TYPES}
+    names = {name for name in _IDENTIFIER.findall(blank_comments_and_strings(code, JAVA)) if name in JDK_TYPES}
     return "".join(f"import {JDK_TYPES[name]}.{name};\n" for name in sorted(names - own))

@@ -49,8 +49,9 @@ import re
 from pathlib import Path
 
 from greencoder.core.errors import InputError
+from greencoder.core.languages import CPP, get_language
 from greencoder.core.measurement.harness import cpp_sources
-from greencoder.core.source_text import blank_comments_and_strings
+from greencoder.core.source import programs
 from greencoder.evaluation.benchmarks import drivers
 from greencoder.evaluation.tasks import Program, Task, Workload
 
@@ -183,13 +184,6 @@ def load_tasks(data_dir: Path, language: str) -> list[Task]:
     return tasks
 
 
-_NOT_FUNCTIONS = frozenset({"if", "for", "while", "switch", "catch", "return", "sizeof", "else", "do", "try",
-                            "synchronized", "new", "throw"})
-# NAME(params) [const] [throws X, Y] {   -- on code with comments and strings blanked
-_DEFINITION = re.compile(r"(?<![\w$])([A-Za-z_$][\w$]*)\s*\(([^;{}()]|\([^;{}()]*\))*\)\s*(?:const\s*)?"
-                         r"(?:throws\s+[\w$.]+(?:\s*,\s*[\w$.]+)*\s*)?\{")
-
-
 def find_entry_point(language: str, prompt: str, test: str = "") -> str:
     """The function the model completes. Python: the name the test's `check(NAME)` call passes,
     else the last `def` of the prompt; C++/Java: the last function (method) the prompt opens
@@ -202,11 +196,10 @@ def find_entry_point(language: str, prompt: str, test: str = "") -> str:
         if defined:
             return defined[-1]
         raise ValueError("no function definition in the prompt")
-    names = [match.group(1) for match in _DEFINITION.finditer(blank_comments_and_strings(prompt))
-             if match.group(1) not in _NOT_FUNCTIONS]
-    if not names:
+    last = programs.last_function(prompt, get_language(language))
+    if last is None:
         raise ValueError("no function declaration in the prompt")
-    return names[-1]
+    return last.name
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,24 +309,13 @@ def build_program(task: Task, solution: str) -> Program:
     raise InputError(f"HumanEval-X has no {task.language!r} tasks")
 
 
-_MAIN = re.compile(r"\bint\s+main\s*\([^)]*\)\s*\{")
-
-
 def _cpp_main_returns(test: str) -> str:
     """`test` with `return 0;` before the closing brace of its `main`, where that can be found."""
-    code = blank_comments_and_strings(test)
-    found = _MAIN.search(code)
-    if found is None:
+    bounds = programs.body_bounds(test, CPP, "main")
+    if bounds is None or bounds[1] is None:
         return test
-    depth = 0
-    for index in range(found.end() - 1, len(code)):
-        if code[index] == "{":
-            depth += 1
-        elif code[index] == "}":
-            depth -= 1
-            if depth == 0:
-                return test[:index] + "    return 0;\n" + test[index:]
-    return test
+    closing = bounds[1]
+    return test[:closing] + "    return 0;\n" + test[closing:]
 
 
 def build_workload(task: Task, solution: str) -> Workload:
@@ -343,7 +325,7 @@ def build_workload(task: Task, solution: str) -> Workload:
         source = _python_helper(solution) + solution + "\n" + _python_test_without_check_call(test) + "\n"
         return Workload(source=source, call=f"check({task.entry_point})")
     if task.language == "cpp":
-        uses_rand = re.search(r"(?<![\w.])rand\s*\(\s*\)", blank_comments_and_strings(test)) is not None
+        uses_rand = programs.calls_function(test, CPP, "rand")
         call = "(srand(1), greencoder_test_main())" if uses_rand else "greencoder_test_main()"
         return Workload(source=_cpp_helper(solution) + "\n" + solution + "\n", call=call, cxx_flags=CXX_FLAGS,
                         cxx_link_flags=CXX_LINK_FLAGS, driver={CPP_FILE: _cpp_test_unit(task, runnable=False)},

@@ -61,7 +61,9 @@ def direct_commands(sandbox, language: str, program) -> tuple[list[list[str]], l
 
 def timed(argv: list[str], cwd: str) -> float:
     started = time.perf_counter()
-    subprocess.run(argv, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Test programs read their run's nonce from stdin before anything else (see evaluation.correctness).
+    subprocess.run(argv, cwd=cwd, check=True, input=b"0123456789abcdef\n", stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 

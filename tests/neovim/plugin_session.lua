@@ -17,7 +17,8 @@
 -- vim.lsp.enable on FileType python) and the model; presses <Tab> with no suggestion (the plugin
 -- must fall back to the <Tab> mapping that existed before it: here one that types ORIG); waits for
 -- ghost text in Insert mode and accepts it with <Tab> (the pushed ledger then counts accepted
--- characters); undoes; :GreencoderMeasure in the function
+-- characters); undoes; types "x" and accepts the next word of the new suggestion with <M-Right>
+-- (the ledger counts more accepted characters); :GreencoderMeasure in the function
 -- until the measurement's diagnostic (its data, and the virtual text the plugin draws from it), and
 -- again (compared with the first); :GreencoderReport (floating window); statusline(), fed by the
 -- server's greencoder/ledger pushes; :GreencoderRestart until a new client is attached and its
@@ -240,6 +241,29 @@ local function main()
     vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, original)
   end
 
+  -- 3b. A partial accept (<M-Right>, the next word) of a new suggestion (after typing "x": the
+  -- suggestion already accepted would come back for the same place and text): the plugin tells the
+  -- server (greencoder/didPartiallyAcceptCompletion), whose pushed ledger counts the characters.
+  local partial = { before = accepted_ledger.charactersAccepted }
+  _G.greencoder_wait_partial = function()
+    partial.counted = vim.wait(10000, function()
+      local report = greencoder.last_report(client)
+      partial.after = report and report.charactersAccepted
+      return (partial.after or 0) > partial.before
+    end, 20)
+  end
+  insert.ghost = nil
+  vim.api.nvim_win_set_cursor(0, { blank_row, #original[blank_row] })
+  vim.api.nvim_feedkeys(vim.keycode(
+    'ax<Cmd>lua greencoder_wait_ghost()<CR><M-Right><Cmd>lua greencoder_wait_partial()<CR><Esc>'), 'x', false)
+  check(insert.ghost, 'no ghost text after typing "x"')
+  check(partial.counted, ('the ledger did not count the partial accept: %s -> %s characters'):format(
+    partial.before, tostring(partial.after)))
+  -- Bytes the partial accept inserted (beyond the typed "x").
+  local partial_inserted = #text_of(bufnr) - #table.concat(original, '\n') - 1
+  vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, original)
+  mark('partially_accepted')
+
   -- 4. :GreencoderMeasure with the cursor in the function's body.
   vim.api.nvim_win_set_cursor(0, { function_row + 1, 4 })
   vim.cmd('GreencoderMeasure')
@@ -378,6 +402,7 @@ local function main()
       power = accepted_ledger.power,
     },
     statusline_accepted = statusline_accepted,
+    partial_accept = { before = partial.before, after = partial.after, inserted = partial_inserted },
     undone = undone,
     measure_note = started_note,
     result_note = result_note,

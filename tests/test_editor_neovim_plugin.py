@@ -5,7 +5,9 @@ The plugin is linked into `$XDG_DATA_HOME/nvim/site/pack/greencoder/start/greenc
 the user's config (it calls `require("greencoder").setup({...})` as the README shows), and nothing
 else is changed (no --clean, no --noplugin, no 'runtimepath' edits), so the plugin is found on
 'packpath' as after a real install. The session then uses the plugin as a user would: ghost text
-accepted with <Tab> (and <Tab> falling back to an earlier mapping when there is none),
+accepted with <Tab> (and <Tab> falling back to an earlier mapping when there is none; the pushed
+ledger then counts accepted characters), the next word of a new suggestion with <M-Right> (a
+partial accept the server counts),
 :GreencoderMeasure down to the diagnostic (twice: the second compares), :GreencoderReport,
 statusline(), :GreencoderRestart, configure() on a running server, :checkhealth greencoder and
 :help greencoder-commands. Neovim comes from PyPI
@@ -75,6 +77,18 @@ def test_plugin_installed_on_packpath_completes_measures_reports_restarts(nvim, 
     # <Tab>: the earlier mapping when there is nothing to accept, the ghost text when there is.
     assert "ORIG" in facts["fallback_line"]
     assert facts["ghost_text"].strip() and facts["accepted_chars"] > 0 and facts["undone"]
+    # Accepting ran the item's command: the server's pushed ledger counts the accepted suggestion,
+    # with joules per accepted character (estimated: settings meter = 'estimate'), shown in the statusline.
+    accepted = facts["ledger_accepted"]
+    assert accepted["suggestionsAccepted"] >= 1 and accepted["charactersAccepted"] > 0, accepted
+    assert accepted["suggestionsShown"] >= accepted["suggestionsAccepted"], accepted
+    assert accepted["joulesPerAcceptedCharacter"]["estimated"] > 0, accepted
+    assert accepted["power"]["inForce"] in ("full", "reduce", "explicit"), accepted
+    assert re.search(r" · [\d.]+ [mµnk]?J/char est · ", facts["statusline_accepted"]), facts["statusline_accepted"]
+    # <M-Right> on a new suggestion: its next word is inserted after the typed "x", and the server,
+    # told with greencoder/didPartiallyAcceptCompletion, counts more accepted characters.
+    partial = facts["partial_accept"]
+    assert partial["after"] > partial["before"] and partial["inserted"] > 0, partial
     # :GreencoderMeasure -> notification, then the diagnostic on the function's name, carrying the
     # measurement as data (the server contract), drawn at the end of the line from that data.
     assert facts["measure_note"] == "greencoder: measuring squares(2000) in the background"
@@ -110,8 +124,10 @@ def test_plugin_installed_on_packpath_completes_measures_reports_restarts(nvim, 
     assert re.search(r"\n  energy per call  [\d.]+ [mµ]?J ± [\d.]+ [mµn]?J \(estimated\)\n"
                      r"  time per call    [\d.]+ [mµn]?s ± [\d.]+ [mµn]?s\n", report), report
     assert "\n  vs previous      " in report, report
-    # statusline(): "⚡ 1.23 mJ est · 2 compl · 2 meas", also drawn in Neovim's default statusline.
-    assert re.fullmatch(r"⚡ [\d.]+ [mµk]?J est · \d+ compl · 2 meas", facts["statusline"]), facts["statusline"]
+    # statusline(): "⚡ 1.23 J est · 4.5 mJ/char est · 2 compl · 2 meas", also drawn in Neovim's default
+    # statusline (a power policy other than "full" would add " · 🔋 reduce").
+    assert re.fullmatch(r"⚡ [\d.]+ [mµk]?J est · [\d.]+ [mµnk]?J/char est · \d+ compl · 2 meas( · 🔋 \w+)?",
+                        facts["statusline"]), facts["statusline"]
     assert facts["statusline"] in facts["statusline_drawn"]
     assert facts["restarted"] is True
     # configure({ maxNewTokens = 4 }) reached the running server: 16 tokens before (setup's

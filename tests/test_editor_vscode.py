@@ -11,7 +11,8 @@ sources; or $GREENCODER_VSIX), installs it into a fresh extensions folder with
 benchmark settings), starts
 code-server on a free loopback port, and runs `editors/vscode/e2e/run_e2e.mjs` (playwright-core),
 which opens a Python file, waits for the server through the status bar item, types inside the
-function until ghost text shows, runs "greencoder: Measure energy of function at cursor" from the
+function until ghost text shows, accepts it with Tab (the status bar then shows joules per accepted
+character), runs "greencoder: Measure energy of function at cursor" from the
 command palette and finds the result in the status bar, the Problems panel and the hover, opens the
 energy report, restarts the server, and takes screenshots (end, and -inline with the ghost text) in
 its temporary folder, or at $GREENCODER_E2E_SCREENSHOT (how editors/vscode/screenshot.png is made).
@@ -250,12 +251,17 @@ def test_vscode_inline_suggestion_and_measure_energy(e2e_tools, tiny_model_dir, 
     print(json.dumps(seen, indent=2, ensure_ascii=False))
 
     checks = seen.get("checks", {})
-    for name in ("workbench", "fileOpen", "serverReady", "ghostText", "reverted", "measuredInStatusBar",
+    for name in ("workbench", "fileOpen", "serverReady", "ghostText", "accepted", "reverted", "measuredInStatusBar",
                  "diagnostic", "comparison", "report", "hover", "restart"):
         assert checks.get(name), f"check {name!r} failed: {context}"
     assert seen["ok"] and run.returncode == 0, context
     assert seen["ghostText"].strip(), context
     assert "completion" in seen["statusReady"], context
+    # Tab ran the item's command: the server counted the accepted characters, and the status bar shows
+    # joules per accepted character (estimated: meter = estimate); the report lists the acceptance.
+    assert re.search(r"[\d.]+ [mµnk]?J est · [\d.]+ [mµnk]?J/char est · \d+ completions?", seen["statusAccepted"]), context
+    assert re.search(r"Suggestions: \d+ shown, [1-9]\d* accepted, [1-9]\d* characters? accepted", seen["report"]), context
+    assert re.search(r"Energy per accepted character: [\d.]+ [mµnk]?J/char est", seen["report"]), context
     # Rendered by the extension from data: the ledger notification and the diagnostic's `data`.
     assert re.search(r"squares [\d.]+ [mµnk]?J/call est\b", seen["statusMeasured"]), context
     assert re.search(r"squares\(2000\): [\d.]+ [mµnk]?J ± [\d.]+ [mµnk]?J per call \(estimated\), [\d.]+ [mµn]?s ± ",

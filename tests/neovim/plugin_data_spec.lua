@@ -20,6 +20,7 @@ end)
 local plugin, file = _G.arg[1], _G.arg[2]
 vim.opt.runtimepath:prepend(plugin)
 vim.o.swapfile = false
+vim.o.showmode = false -- headless: "-- INSERT --" would land on stdout
 
 local notes = {}
 vim.notify = function(message, level)
@@ -52,9 +53,22 @@ local function ledger(overrides)
   return vim.tbl_extend('force', {
     model = 'ready', completions = 3, cancelled = 1, completionTokens = 48, completionSeconds = 1.2,
     completionJoules = { measured = 0.0, estimated = 1.39 }, measurements = 1, measuredJoules = { estimated = 26.1 },
-    lastMeasurement = ESTIMATED,
+    lastMeasurement = ESTIMATED, completionCpuSeconds = 2.5, prefillTokens = 1200, prefillTokensSaved = 3400,
+    typedAhead = 7, suggestionsShown = 3, suggestionsAccepted = 0, charactersAccepted = 0,
+    -- Nothing accepted yet: null per kind (vim.NIL here; the LSP client's decoding drops it).
+    joulesPerAcceptedCharacter = { measured = vim.NIL, estimated = vim.NIL },
+    power = { source = 'ac', onBattery = 'reduce', inForce = 'full' },
   }, overrides or {})
 end
+-- 120 characters accepted from 2 suggestions; on battery, reducing.
+local ACCEPTED = {
+  completionJoules = { estimated = 1.39 }, suggestionsAccepted = 2, charactersAccepted = 120,
+  joulesPerAcceptedCharacter = { estimated = 1.39 / 120 }, power = { source = 'battery', onBattery = 'reduce', inForce = 'reduce' },
+}
+local ACCEPTED_MEASURED = {
+  completionJoules = { measured = 0.9 }, suggestionsAccepted = 2, charactersAccepted = 120,
+  joulesPerAcceptedCharacter = { measured = 0.9 / 120 }, power = { source = 'battery', onBattery = 'explicit', inForce = 'explicit' },
+}
 local FRESH = ledger({ model = 'loading', completions = 0, cancelled = 0, completionTokens = 0, completionSeconds = 0,
   completionJoules = vim.empty_dict(), measurements = 0, measuredJoules = vim.empty_dict(), lastMeasurement = vim.NIL })
 -- What the server writes for editors that ignore `data`: never shown by the plugin.
@@ -62,17 +76,48 @@ local PROSE = 'count_primes: 1 J ± 1 J per call, significant'
 
 -- ---------------------------------------------------------------------------------- fake server
 
-local server = { dispatchers = nil, report = FRESH, report_requests = 0 }
+-- The suggestion the fake offers as ghost text (once a case sets it): like the real server, it
+-- answers the rest of the same suggestion (same id) while the buffer holds a start of it at the
+-- anchor (where it was first asked for).
+local SUGGESTION = { id = 'sug1', text = 'total = count_primes(n)\n    return total' }
+local server = { dispatchers = nil, report = FRESH, report_requests = 0, suggestion = nil, anchor = nil,
+  notifications = {}, commands = {} }
+
+local function inline_answer(params)
+  local s = server.suggestion
+  if not s then
+    return { items = {} }
+  end
+  local row, col = params.position.line, params.position.character
+  server.anchor = server.anchor or { row, col }
+  local typed = table.concat(vim.api.nvim_buf_get_text(0, server.anchor[1], server.anchor[2], row, col, {}), '\n')
+  if #typed >= #s.text or s.text:sub(1, #typed) ~= typed then
+    return { items = {} }
+  end
+  return { items = { {
+    insertText = s.text:sub(#typed + 1),
+    range = { start = params.position, ['end'] = params.position },
+    command = { title = 'greencoder: suggestion accepted', command = 'greencoder.acceptSuggestion', arguments = { s.id } },
+  } } }
+end
+
 local function fake_server(dispatchers)
   server.dispatchers = dispatchers
   local closing = false
   local next_id = 0
   return {
-    request = function(method, _, callback)
+    request = function(method, params, callback)
       next_id = next_id + 1
       local result
       if method == 'initialize' then
-        result = { capabilities = { textDocumentSync = 1 }, serverInfo = { name = 'fake greencoder' } }
+        result = { capabilities = { textDocumentSync = 1, inlineCompletionProvider = true,
+          executeCommandProvider = { commands = { 'greencoder.acceptSuggestion', 'greencoder.measureEnergy' } } },
+          serverInfo = { name = 'fake greencoder' } }
+      elseif method == 'textDocument/inlineCompletion' then
+        result = inline_answer(params)
+      elseif method == 'workspace/executeCommand' then
+        server.commands[#server.commands + 1] = params
+        result = true
       elseif method == 'greencoder/energyReport' then
         server.report_requests = server.report_requests + 1
         result = server.report
@@ -82,7 +127,8 @@ local function fake_server(dispatchers)
       vim.schedule(function() callback(nil, result) end)
       return true, next_id
     end,
-    notify = function(method)
+    notify = function(method, params)
+      server.notifications[#server.notifications + 1] = { method = method, params = params }
       if method == 'exit' then
         closing = true
       end
@@ -235,8 +281,13 @@ local function run()
       'greencoder energy report',
       '',
       'Model:                 ready',
-      'Completions:           3 (1 cancelled), 48 tokens, 1.2 s',
+      'Completions:           3 (1 cancelled), 48 tokens, 1.2 s, 2.5 s CPU',
       'Energy of completions: 1.39 J estimated + 0 J measured',
+      'Suggestions:           3 shown, 0 accepted, 0 characters accepted',
+      'Per accepted char:     n/a (no character accepted yet)',
+      'Prompt tokens:         1200 read, 3400 reused from the cache',
+      'Typed-ahead answers:   7 (no generation)',
+      'Power:                 on AC power; onBattery = reduce; in force: full',
       'Measurements:          1',
       'Energy of benchmarks:  26.1 J estimated (all runs of all measurements)',
       'Last measurement:      count_primes(5000)',
@@ -253,6 +304,114 @@ local function run()
     truthy(failed_report:find("\n  measuring failed: NameError: name 'is_prime' is not defined", 1, true), failed_report)
     local none = table.concat(format.report(FRESH), '\n')
     truthy(none:find('Last measurement:      none yet', 1, true), none)
+    local accepted = format.report(ledger(ACCEPTED))
+    eq(table.concat(vim.list_slice(accepted, 5, 11), '\n'), table.concat({
+      'Energy of completions: 1.39 J estimated',
+      'Suggestions:           3 shown, 2 accepted, 120 characters accepted',
+      'Per accepted char:     11.6 mJ/char estimated',
+      'Prompt tokens:         1200 read, 3400 reused from the cache',
+      'Typed-ahead answers:   7 (no generation)',
+      'Power:                 on battery; onBattery = reduce; in force: reduce',
+      'Measurements:          1',
+    }, '\n'), 'report after accepts')
+    local old = table.concat(format.report({ model = 'ready', completions = 1 }), '\n')
+    truthy(not old:find('Power:', 1, true) and old:find('Per accepted char:     n/a', 1, true), old)
+  end)
+
+  case('statusline: J per accepted character once accepted (est when estimated), and a policy that is not full',
+    function()
+    local plain = { lastMeasurement = vim.NIL, measurements = 0 }
+    eq(format.statusline(ledger(plain), '⚡'), '⚡ 1.39 J est + 0 J meas · 3 compl', 'nothing accepted')
+    eq(format.statusline(ledger(vim.tbl_extend('force', plain, ACCEPTED)), '⚡'),
+      '⚡ 1.39 J est · 11.6 mJ/char est · 3 compl · 🔋 reduce', 'estimated, reducing')
+    eq(format.statusline(ledger(vim.tbl_extend('force', plain, ACCEPTED_MEASURED)), '⚡'),
+      '⚡ 900 mJ meas · 7.5 mJ/char meas · 3 compl · 🔋 explicit', 'measured, explicit only')
+    eq(format.statusline(ledger(vim.tbl_extend('force', plain, ACCEPTED,
+      { power = { source = 'battery', onBattery = 'keep', inForce = 'full' } })), '⚡'),
+      '⚡ 1.39 J est · 11.6 mJ/char est · 3 compl', 'on battery, keep going')
+    push('greencoder/ledger', ledger(vim.tbl_extend('force', ACCEPTED, { measurements = 2 })))
+    eq(greencoder.statusline(), '⚡ 1.39 J est · 11.6 mJ/char est · 3 compl · 2 meas · 🔋 reduce', 'pushed')
+  end)
+
+  case('partial accepts: the next word, the next line', function()
+    local partial = require('greencoder.partial')
+    eq(partial.next_word('total = 1'), 'total')
+    eq(partial.next_word(' = count(n)'), ' =')
+    eq(partial.next_word('(n)\n'), '(')
+    eq(partial.next_word('\n    return x'), '\n    ')
+    eq(partial.next_word('café au lait'), 'café')
+    eq(partial.next_word(''), '')
+    eq(partial.next_line('a = 1\nb = 2'), 'a = 1')
+    eq(partial.next_line('\nb = 2\nc'), '\nb = 2')
+    eq(partial.next_line(''), '')
+  end)
+
+  case('accept word/line send the partial notification with the length so far; the accept key runs the accept command',
+    function()
+    local partials = function()
+      return vim.tbl_filter(function(n) return n.method == 'greencoder/didPartiallyAcceptCompletion' end,
+        server.notifications)
+    end
+    local ghost_ns = vim.api.nvim_create_namespace('nvim.lsp.inline_completion')
+    local row = 9 -- the indentation-only line in count_primes's body
+    local line = vim.api.nvim_buf_get_lines(bufnr, row - 1, row, false)[1]
+    truthy(line:match('^%s+$'), 'line 9 of the sample is not indentation only: ' .. vim.inspect(line))
+    local anchor_col = #line
+    local steps = {}
+    -- The ghost text on screen, once it is the rest of the suggestion after what the buffer holds.
+    _G.spec_wait_ghost = function(name)
+      local expected
+      steps[name] = vim.wait(5000, function()
+        local cursor = vim.api.nvim_win_get_cursor(0)
+        local typed = table.concat(vim.api.nvim_buf_get_text(bufnr, row - 1, anchor_col, cursor[1] - 1, cursor[2], {}), '\n')
+        expected = SUGGESTION.text:sub(#typed + 1)
+        local marks = vim.api.nvim_buf_get_extmarks(bufnr, ghost_ns, 0, -1, { details = true })
+        if #marks == 0 then
+          return false
+        end
+        local parts = {}
+        for _, chunk in ipairs(marks[1][4].virt_text or {}) do
+          parts[#parts + 1] = chunk[1]
+        end
+        for _, virt_line in ipairs(marks[1][4].virt_lines or {}) do
+          parts[#parts + 1] = '\n'
+          for _, chunk in ipairs(virt_line) do
+            parts[#parts + 1] = chunk[1]
+          end
+        end
+        return table.concat(parts) == expected
+      end, 10) or ('no ghost text ' .. vim.inspect(expected))
+    end
+    _G.spec_wait_partials = function(name, count)
+      steps[name] = vim.wait(5000, function() return #partials() >= count end, 10) or 'no partial notification'
+      -- The part is in the buffer and the cursor after it. For a user Neovim now fires CursorMovedI
+      -- (and inline_completion asks for the rest of the suggestion), but only once no key is
+      -- waiting, and here the next keys are: fire it as Neovim would.
+      vim.api.nvim_exec_autocmds('CursorMovedI', { buffer = bufnr })
+    end
+    _G.spec_wait_command = function(name)
+      steps[name] = vim.wait(5000, function() return #server.commands > 0 end, 10) or 'no workspace/executeCommand'
+    end
+    server.suggestion, server.anchor, server.notifications, server.commands = SUGGESTION, nil, {}, {}
+    vim.api.nvim_win_set_cursor(0, { row, 0 })
+    vim.api.nvim_feedkeys(vim.keycode(table.concat({
+      'A<Cmd>lua spec_wait_ghost("shown")<CR>',
+      '<M-Right><Cmd>lua spec_wait_partials("word", 1)<CR><Cmd>lua spec_wait_ghost("rest after the word")<CR>',
+      '<M-Down><Cmd>lua spec_wait_partials("line", 2)<CR><Cmd>lua spec_wait_ghost("rest after the line")<CR>',
+      '<Tab><Cmd>lua spec_wait_command("accepted")<CR><Esc>',
+    })), 'x', false)
+    server.suggestion = nil
+    for _, name in ipairs({ 'shown', 'word', 'rest after the word', 'line', 'rest after the line', 'accepted' }) do
+      eq(steps[name], true, name)
+    end
+    local sent = vim.tbl_map(function(n) return n.params end, partials())
+    eq(vim.json.encode(sent), vim.json.encode({ { suggestionId = 'sug1', acceptedLength = 5 },
+      { suggestionId = 'sug1', acceptedLength = 23 } }), 'partial notifications')
+    eq(vim.json.encode(server.commands), vim.json.encode({ { command = 'greencoder.acceptSuggestion', arguments = { 'sug1' } } }),
+      'commands run on accept')
+    eq(table.concat(vim.api.nvim_buf_get_lines(bufnr, row - 1, row + 1, false), '\n'),
+      '    total = count_primes(n)\n    return total', 'the buffer after the accepts')
+    vim.cmd('silent! undo 0')
   end)
 
   case('numbers: quantities, percentages, p-values', function()

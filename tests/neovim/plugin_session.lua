@@ -16,7 +16,9 @@
 -- What it does, as a user would, after VimEnter: waits for the plugin's client (started by
 -- vim.lsp.enable on FileType python) and the model; presses <Tab> with no suggestion (the plugin
 -- must fall back to the <Tab> mapping that existed before it: here one that types ORIG); waits for
--- ghost text in Insert mode and accepts it with <Tab>; undoes; :GreencoderMeasure in the function
+-- ghost text in Insert mode and accepts it with <Tab> (the pushed ledger then counts accepted
+-- characters); undoes; types "x" and accepts the next word of the new suggestion with <M-Right>
+-- (the ledger counts more accepted characters); :GreencoderMeasure in the function
 -- until the measurement's diagnostic (its data, and the virtual text the plugin draws from it), and
 -- again (compared with the first); :GreencoderReport (floating window); statusline(), fed by the
 -- server's greencoder/ledger pushes; :GreencoderRestart until a new client is attached and its
@@ -224,11 +226,43 @@ local function main()
   check(not accepted_text:find('ORIG', 1, true), 'the accept key ran the fallback although ghost text was shown')
   local accepted_chars = #accepted_text - chars_before
   mark('ghost_accepted')
+  -- Neovim ran the item's command (greencoder.acceptSuggestion): the server counts the accepted
+  -- characters and pushes the ledger.
+  local accepted_ledger
+  check(vim.wait(10000, function()
+    local report = greencoder.last_report(client)
+    accepted_ledger = report and (report.charactersAccepted or 0) > 0 and report or nil
+    return accepted_ledger ~= nil
+  end, 20), 'the pushed ledger did not count the accepted suggestion: ' .. vim.inspect(greencoder.last_report(client)))
+  local statusline_accepted = greencoder.statusline()
   vim.cmd('silent normal! u')
   local undone = vim.deep_equal(vim.api.nvim_buf_get_lines(bufnr, 0, -1, false), original)
   if not undone then -- the measurement needs the original function
     vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, original)
   end
+
+  -- 3b. A partial accept (<M-Right>, the next word) of a new suggestion (after typing "x": the
+  -- suggestion already accepted would come back for the same place and text): the plugin tells the
+  -- server (greencoder/didPartiallyAcceptCompletion), whose pushed ledger counts the characters.
+  local partial = { before = accepted_ledger.charactersAccepted }
+  _G.greencoder_wait_partial = function()
+    partial.counted = vim.wait(10000, function()
+      local report = greencoder.last_report(client)
+      partial.after = report and report.charactersAccepted
+      return (partial.after or 0) > partial.before
+    end, 20)
+  end
+  insert.ghost = nil
+  vim.api.nvim_win_set_cursor(0, { blank_row, #original[blank_row] })
+  vim.api.nvim_feedkeys(vim.keycode(
+    'ax<Cmd>lua greencoder_wait_ghost()<CR><M-Right><Cmd>lua greencoder_wait_partial()<CR><Esc>'), 'x', false)
+  check(insert.ghost, 'no ghost text after typing "x"')
+  check(partial.counted, ('the ledger did not count the partial accept: %s -> %s characters'):format(
+    partial.before, tostring(partial.after)))
+  -- Bytes the partial accept inserted (beyond the typed "x").
+  local partial_inserted = #text_of(bufnr) - #table.concat(original, '\n') - 1
+  vim.api.nvim_buf_set_lines(bufnr, 0, -1, false, original)
+  mark('partially_accepted')
 
   -- 4. :GreencoderMeasure with the cursor in the function's body.
   vim.api.nvim_win_set_cursor(0, { function_row + 1, 4 })
@@ -329,7 +363,11 @@ local function main()
   check(vim.wait(10000, function() return tokens() > 0 end, 20), 'no pushed ledger with the first completion')
   local tokens_before = tokens()
   greencoder.configure({ maxNewTokens = 4 })
-  restarted:request_sync('textDocument/inlineCompletion', inline_params, 60000, bufnr)
+  -- Asked somewhere else (the end of the function's first line): at the same place in the same
+  -- text the server answers with the suggestion it already made, without generating.
+  local configured_params = vim.deepcopy(inline_params)
+  configured_params.position = { line = function_row, character = #original[function_row + 1] }
+  restarted:request_sync('textDocument/inlineCompletion', configured_params, 60000, bufnr)
   check(vim.wait(10000, function() return tokens() > tokens_before end, 20),
     'no pushed ledger with the completion after configure()')
   local configured_tokens = tokens() - tokens_before
@@ -356,6 +394,15 @@ local function main()
     fallback_line = fallback_line,
     ghost_text = insert.ghost,
     accepted_chars = accepted_chars,
+    ledger_accepted = {
+      suggestionsShown = accepted_ledger.suggestionsShown,
+      suggestionsAccepted = accepted_ledger.suggestionsAccepted,
+      charactersAccepted = accepted_ledger.charactersAccepted,
+      joulesPerAcceptedCharacter = accepted_ledger.joulesPerAcceptedCharacter,
+      power = accepted_ledger.power,
+    },
+    statusline_accepted = statusline_accepted,
+    partial_accept = { before = partial.before, after = partial.after, inserted = partial_inserted },
     undone = undone,
     measure_note = started_note,
     result_note = result_note,

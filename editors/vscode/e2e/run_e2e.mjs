@@ -7,8 +7,8 @@
 //        [--tooling /opt/greencoder-e2e] [--chromium /usr/bin/chromium] [--timeout 300]
 //
 // Steps: open the folder and the file; wait for the status bar item to show the ledger (server up,
-// model ready); type inside the function and wait for ghost text (inline suggestion); revert the
-// file; run "greencoder: Measure energy of function at cursor" from the command palette (F1); wait
+// model ready); type inside the function and wait for ghost text (inline suggestion); accept it
+// with Tab and wait for the joules per accepted character in the status bar; revert the file; run "greencoder: Measure energy of function at cursor" from the command palette (F1); wait
 // for the measurement in the status bar ("f 1.2 mJ/call est", pushed by the server's
 // greencoder/ledger notification), in the Problems panel and in the hover on the function's name
 // (both written by the extension from the diagnostic's data: "f(2000): … per call (estimated)");
@@ -208,6 +208,18 @@ async function main() {
     const text = await statusText();
     return /\b[1-9]\d* completions?\b/.test(text) ? text : "";
   }, 20000).catch(() => statusText());
+  // Accept the ghost text (Tab): VS Code runs the item's command (greencoder.acceptSuggestion), the
+  // server counts the accepted characters and pushes the ledger: the status bar gains "… mJ/char est".
+  if (ghost) {
+    await page.keyboard.press("Tab");
+    seen.statusAccepted = await waitFor("joules per accepted character in the status bar", async () => {
+      const text = await statusText();
+      if (text && !seen.statusTexts.includes(text)) seen.statusTexts.push(text);
+      return /\/char\b/.test(text) ? text : "";
+    }, 30000, 250).catch(() => "");
+  }
+  seen.checks.accepted = Boolean(seen.statusAccepted);
+  mark("accepted");
   await page.keyboard.press("Escape");
   const dirtyTab = page.locator(".tabs-container .tab.dirty");
   seen.dirtyBeforeRevert = await dirtyTab.count();
@@ -251,7 +263,8 @@ async function main() {
   const dialog = page.locator(".monaco-dialog-box");
   await dialog.waitFor({ state: "visible", timeout: 15000 });
   seen.report = (await dialog.innerText()).replace(/\s+/g, " ").trim();
-  seen.checks.report = /Completion energy/.test(seen.report) && /Last measured/.test(seen.report);
+  seen.checks.report = /Completion energy/.test(seen.report) && /Last measured/.test(seen.report)
+    && /Suggestions: \d+ shown, [1-9]\d* accepted/.test(seen.report);
   await page.keyboard.press("Escape");
   await dialog.waitFor({ state: "hidden", timeout: 15000 });
   mark("report");

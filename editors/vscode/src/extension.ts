@@ -2,7 +2,13 @@
  * greencoder for VS Code: starts `greencoder serve` (stdio) with vscode-languageclient.
  *
  * - completions and inline suggestions (ghost text) come from the client's built-in
- *   `textDocument/completion` and `textDocument/inlineCompletion` support;
+ *   `textDocument/completion` and `textDocument/inlineCompletion` support; each item carries the
+ *   server's command `greencoder.acceptSuggestion`, which VS Code runs when the user accepts it (the
+ *   client registers the server's commands), so the ledger counts accepted characters. Partial
+ *   accepts (VS Code's "Accept Next Word/Line") are not reported: VS Code tells providers of them
+ *   only through the proposed API `inlineCompletionsAdditions`
+ *   (`InlineCompletionItemProvider.handleDidPartiallyAcceptCompletionItem`), which a published
+ *   extension cannot enable, and vscode-languageclient's middleware has no hook for them;
  * - the server's code action "Measure energy of `f`" runs through the client's executeCommand
  *   support; "greencoder: Measure energy of function at cursor" sends the same command with the
  *   cursor's position; the result arrives as an Information diagnostic on the function's name,

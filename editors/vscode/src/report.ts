@@ -15,12 +15,35 @@ export { formatQuantity } from "./units";
 export const ENERGY_REPORT_REQUEST = "greencoder/energyReport";
 export const LEDGER_NOTIFICATION = "greencoder/ledger";
 
+/** What the server does about power (setting `onBattery`): which policy is in force now. */
+export interface PowerPolicy {
+  /** "ac", "battery" or "unknown". */
+  source: string;
+  /** The setting: "keep", "reduce" or "explicit". */
+  onBattery: string;
+  /** "full", "reduce" or "explicit": "full" unless on battery with reduce/explicit. */
+  inForce: string;
+}
+
 export interface EnergyReport {
   completions: number;
   cancelled: number;
   completionTokens: number;
   completionSeconds: number;
+  /** CPU seconds the server spent on completions (null: an older server). */
+  completionCpuSeconds: number | null;
   completionJoules: Record<string, number>;
+  /** Prompt tokens the model read, and those it took from the cache of an earlier request. */
+  prefillTokens: number;
+  prefillTokensSaved: number;
+  /** Requests answered from the suggestion on screen (the user typed along it), with no generation. */
+  typedAhead: number;
+  suggestionsShown: number;
+  suggestionsAccepted: number;
+  charactersAccepted: number;
+  /** Completion joules of each kind / characters accepted; null while nothing was accepted. */
+  joulesPerAcceptedCharacter: Record<string, number | null>;
+  power: PowerPolicy | null;
   measurements: number;
   measuredJoules: Record<string, number>;
   lastMeasurement: Measurement | null;
@@ -31,6 +54,22 @@ export interface EnergyReport {
 function isRecordOfNumbers(value: unknown): value is Record<string, number> {
   return typeof value === "object" && value !== null && !Array.isArray(value)
     && Object.values(value).every((item) => typeof item === "number" && Number.isFinite(item));
+}
+
+function isRecordOfNumbersOrNull(value: unknown): value is Record<string, number | null> {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    && Object.values(value).every((item) => item === null || (typeof item === "number" && Number.isFinite(item)));
+}
+
+function parsePower(value: unknown): PowerPolicy | null {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return null;
+  const raw = value as Record<string, unknown>;
+  if (typeof raw.inForce !== "string") return null;
+  return {
+    source: typeof raw.source === "string" ? raw.source : "unknown",
+    onBattery: typeof raw.onBattery === "string" ? raw.onBattery : "unknown",
+    inForce: raw.inForce,
+  };
 }
 
 /** The server's ledger as an EnergyReport, or undefined when it is not one (an older server). */
@@ -44,7 +83,16 @@ export function parseReport(value: unknown): EnergyReport | undefined {
     cancelled: number("cancelled"),
     completionTokens: number("completionTokens"),
     completionSeconds: number("completionSeconds"),
+    completionCpuSeconds: typeof raw.completionCpuSeconds === "number" ? raw.completionCpuSeconds : null,
     completionJoules: isRecordOfNumbers(raw.completionJoules) ? raw.completionJoules : {},
+    prefillTokens: number("prefillTokens"),
+    prefillTokensSaved: number("prefillTokensSaved"),
+    typedAhead: number("typedAhead"),
+    suggestionsShown: number("suggestionsShown"),
+    suggestionsAccepted: number("suggestionsAccepted"),
+    charactersAccepted: number("charactersAccepted"),
+    joulesPerAcceptedCharacter: isRecordOfNumbersOrNull(raw.joulesPerAcceptedCharacter) ? raw.joulesPerAcceptedCharacter : {},
+    power: parsePower(raw.power),
     measurements: number("measurements"),
     measuredJoules: isRecordOfNumbers(raw.measuredJoules) ? raw.measuredJoules : {},
     lastMeasurement: parseMeasurement(raw.lastMeasurement) ?? null,
@@ -54,11 +102,53 @@ export function parseReport(value: unknown): EnergyReport | undefined {
 
 const KIND_LABEL: Record<string, string> = { estimated: "est", measured: "measured" };
 
+/** The kinds of a by-kind record, measured first. */
+function kindsOf(byKind: Record<string, unknown>): string[] {
+  return Object.keys(byKind).sort((a, b) => (a === "measured" ? -1 : b === "measured" ? 1 : a.localeCompare(b)));
+}
+
 /** Joules by kind, measured first: "1.2 J measured + 340 mJ est"; "0 J" when empty. */
 export function formatJoules(byKind: Record<string, number>): string {
-  const kinds = Object.keys(byKind).sort((a, b) => (a === "measured" ? -1 : b === "measured" ? 1 : a.localeCompare(b)));
+  const kinds = kindsOf(byKind);
   if (kinds.length === 0) return "0 J";
   return kinds.map((kind) => `${formatQuantity(byKind[kind], "J")} ${KIND_LABEL[kind] ?? kind}`).join(" + ");
+}
+
+/**
+ * Joules per accepted character by kind, measured first: "12.3 mJ/char est",
+ * "1 mJ/char measured + 4 mJ/char est"; null while no character was accepted (the server sends null).
+ */
+export function formatPerCharacter(byKind: Record<string, number | null>): string | null {
+  const kinds = kindsOf(byKind).filter((kind) => byKind[kind] !== null);
+  if (kinds.length === 0) return null;
+  return kinds.map((kind) => `${formatQuantity(byKind[kind] as number, "J")}/char ${KIND_LABEL[kind] ?? kind}`).join(" + ");
+}
+
+const POWER_SOURCE: Record<string, string> = { ac: "on AC power", battery: "on battery", unknown: "power source unknown" };
+
+/** The status bar's mark of a power policy that holds back: "🔋 reduce"; null when running in full. */
+export function powerShort(power: PowerPolicy | null): string | null {
+  if (!power || power.inForce === "full") return null;
+  return `🔋 ${power.inForce}`;
+}
+
+/** "on battery; onBattery = reduce; in force: reduce". */
+export function powerLine(power: PowerPolicy): string {
+  return `${POWER_SOURCE[power.source] ?? power.source}; onBattery = ${power.onBattery}; in force: ${power.inForce}`;
+}
+
+function perCharacterText(report: EnergyReport): string {
+  return formatPerCharacter(report.joulesPerAcceptedCharacter) ?? "n/a (no character accepted yet)";
+}
+
+function suggestionsText(report: EnergyReport): string {
+  return `${report.suggestionsShown} shown, ${report.suggestionsAccepted} accepted, ` +
+    `${plural(report.charactersAccepted, "character")} accepted`;
+}
+
+/** ", 2.5 s CPU" (the server's CPU time for completions), "" from a server that does not send it. */
+function cpuText(report: EnergyReport): string {
+  return report.completionCpuSeconds === null ? "" : `, ${formatQuantity(report.completionCpuSeconds, "s")} CPU`;
 }
 
 function plural(count: number, word: string): string {
@@ -75,10 +165,15 @@ export function reportLines(report: EnergyReport): string[] {
   const lines = [
     `Model: ${report.model}`,
     `Completions: ${report.completions} (${report.cancelled} cancelled), ${report.completionTokens} tokens, ` +
-      `${formatQuantity(report.completionSeconds, "s")} generating`,
+      `${formatQuantity(report.completionSeconds, "s")} generating${cpuText(report)}`,
     `Completion energy: ${formatJoules(report.completionJoules)}`,
-    `Measurements: ${report.measurements}, energy ${formatJoules(report.measuredJoules)}`,
+    `Suggestions: ${suggestionsText(report)}`,
+    `Energy per accepted character: ${perCharacterText(report)}`,
+    `Prompt tokens: ${report.prefillTokens} read, ${report.prefillTokensSaved} reused from the cache`,
+    `Typed-ahead answers: ${report.typedAhead} (no generation)`,
   ];
+  if (report.power) lines.push(`Power: ${powerLine(report.power)}`);
+  lines.push(`Measurements: ${report.measurements}, energy ${formatJoules(report.measuredJoules)}`);
   if (report.lastMeasurement) {
     lines.push(`Last measured: ${report.lastMeasurement.call}`, `  ${measurementLine(report.lastMeasurement)}`);
   }
@@ -94,11 +189,16 @@ export function reportMarkdown(report: EnergyReport): string {
     ["Model", report.model],
     ["Completions", `${report.completions} (${report.cancelled} cancelled)`],
     ["Tokens generated", String(report.completionTokens)],
-    ["Generating time", formatQuantity(report.completionSeconds, "s")],
+    ["Generating time", formatQuantity(report.completionSeconds, "s") + cpuText(report)],
     ["Completion energy", formatJoules(report.completionJoules)],
-    ["Measurements", String(report.measurements)],
-    ["Measured code's energy", formatJoules(report.measuredJoules)],
+    ["Suggestions", suggestionsText(report)],
+    ["Energy per accepted character", perCharacterText(report)],
+    ["Prompt tokens read", String(report.prefillTokens)],
+    ["Prompt tokens reused from the cache", String(report.prefillTokensSaved)],
+    ["Typed-ahead answers (no generation)", String(report.typedAhead)],
   ];
+  if (report.power) rows.push(["Power", powerLine(report.power)]);
+  rows.push(["Measurements", String(report.measurements)], ["Measured code's energy", formatJoules(report.measuredJoules)]);
   const out = ["# greencoder energy report", "", "| | |", "|---|---|",
     ...rows.map(([name, value]) => `| ${name} | ${escapeMarkdown(value)} |`)];
   if (report.lastMeasurement) {
@@ -109,9 +209,18 @@ export function reportMarkdown(report: EnergyReport): string {
   return out.join("\n");
 }
 
-/** One line: "12.3 J est · 5 completions" (+ " · squares 1.23 mJ/call est" after a measurement). */
+/**
+ * One line: "12.3 J est · 4.1 mJ/char est · 5 completions · squares 1.23 mJ/call est · 🔋 reduce": the
+ * joules per accepted character once a character was accepted, the last measurement once there is
+ * one, the power policy when it holds generation back.
+ */
 export function ledgerSummary(report: EnergyReport): string {
-  const parts = [formatJoules(report.completionJoules), plural(report.completions, "completion")];
+  const parts = [formatJoules(report.completionJoules)];
+  const perCharacter = formatPerCharacter(report.joulesPerAcceptedCharacter);
+  if (perCharacter) parts.push(perCharacter);
+  parts.push(plural(report.completions, "completion"));
   if (report.lastMeasurement) parts.push(measurementShort(report.lastMeasurement));
+  const power = powerShort(report.power);
+  if (power) parts.push(power);
   return parts.join(" · ");
 }

@@ -32,6 +32,28 @@ end
 
 local KIND = { estimated = 'est', measured = 'meas' }
 
+local function number(value)
+  return type(value) == 'number' and value == value and value or nil
+end
+
+--- The kinds of a by-kind table with a number (estimated, measured, then others sorted).
+local function kinds_of(values)
+  local kinds = {}
+  for _, kind in ipairs({ 'estimated', 'measured' }) do
+    if number(values[kind]) then
+      kinds[#kinds + 1] = kind
+    end
+  end
+  local others = vim.tbl_keys(values)
+  table.sort(others)
+  for _, kind in ipairs(others) do
+    if not KIND[kind] and number(values[kind]) then
+      kinds[#kinds + 1] = kind
+    end
+  end
+  return kinds
+end
+
 --- Joules by kind, never added together (an estimate is not a measurement):
 --- "1.2 J estimated + 3 mJ measured", or with `short` "1.2 J est + 3 mJ meas".
 ---@param values table<string, number>?
@@ -40,24 +62,47 @@ local KIND = { estimated = 'est', measured = 'meas' }
 function M.by_kind(values, short)
   values = type(values) == 'table' and values or {}
   local parts = {}
-  for _, kind in ipairs({ 'estimated', 'measured' }) do
-    if tonumber(values[kind]) then
-      parts[#parts + 1] = M.quantity(values[kind], 'J') .. ' ' .. (short and KIND[kind] or kind)
-    end
-  end
-  local others = vim.tbl_keys(values)
-  table.sort(others)
-  for _, kind in ipairs(others) do
-    if not KIND[kind] and tonumber(values[kind]) then
-      parts[#parts + 1] = M.quantity(values[kind], 'J') .. ' ' .. kind
-    end
+  for _, kind in ipairs(kinds_of(values)) do
+    parts[#parts + 1] = M.quantity(values[kind], 'J') .. ' ' .. (short and KIND[kind] or kind)
   end
   return #parts > 0 and table.concat(parts, ' + ') or M.quantity(0, 'J')
 end
 
-local function number(value)
-  return type(value) == 'number' and value == value and value or nil
+--- Joules per accepted character by kind: "11.6 mJ/char estimated", with `short` "11.6 mJ/char est";
+--- nil while no character was accepted (the server sends null for every kind then).
+---@param values table<string, number?>?
+---@param short boolean?
+---@return string?
+function M.per_char(values, short)
+  values = type(values) == 'table' and values or {}
+  local parts = {}
+  for _, kind in ipairs(kinds_of(values)) do
+    parts[#parts + 1] = M.quantity(values[kind], 'J') .. '/char ' .. (short and KIND[kind] or kind)
+  end
+  return #parts > 0 and table.concat(parts, ' + ') or nil
 end
+
+local SOURCE = { ac = 'on AC power', battery = 'on battery', unknown = 'power source unknown' }
+
+--- The ledger's power policy, cleaned (nil when absent: an older server).
+---@return {source: string, on_battery: string, in_force: string}?
+function M.power(value)
+  if type(value) ~= 'table' or type(value.inForce) ~= 'string' then
+    return nil
+  end
+  return {
+    source = type(value.source) == 'string' and value.source or 'unknown',
+    on_battery = type(value.onBattery) == 'string' and value.onBattery or 'unknown',
+    in_force = value.inForce,
+  }
+end
+
+--- "on battery; onBattery = reduce; in force: reduce".
+function M.power_line(power)
+  return ('%s; onBattery = %s; in force: %s'):format(SOURCE[power.source] or power.source, power.on_battery,
+    power.in_force)
+end
+
 
 local function spread(value)
   if type(value) ~= 'table' or not number(value.mean) then
@@ -223,9 +268,21 @@ function M.report(report)
     lines[#lines + 1] = ('%-22s %s'):format(label, text)
   end
   add('Model:', tostring(report.model or '?'))
-  add('Completions:', ('%d (%d cancelled), %d tokens, %s'):format(number(report.completions) or 0,
-    number(report.cancelled) or 0, number(report.completionTokens) or 0, M.quantity(number(report.completionSeconds) or 0, 's')))
+  local cpu = number(report.completionCpuSeconds)
+  add('Completions:', ('%d (%d cancelled), %d tokens, %s%s'):format(number(report.completions) or 0,
+    number(report.cancelled) or 0, number(report.completionTokens) or 0, M.quantity(number(report.completionSeconds) or 0, 's'),
+    cpu and (', %s CPU'):format(M.quantity(cpu, 's')) or ''))
   add('Energy of completions:', M.by_kind(report.completionJoules))
+  add('Suggestions:', ('%d shown, %d accepted, %d characters accepted'):format(number(report.suggestionsShown) or 0,
+    number(report.suggestionsAccepted) or 0, number(report.charactersAccepted) or 0))
+  add('Per accepted char:', M.per_char(report.joulesPerAcceptedCharacter) or 'n/a (no character accepted yet)')
+  add('Prompt tokens:', ('%d read, %d reused from the cache'):format(number(report.prefillTokens) or 0,
+    number(report.prefillTokensSaved) or 0))
+  add('Typed-ahead answers:', ('%d (no generation)'):format(number(report.typedAhead) or 0))
+  local power = M.power(report.power)
+  if power then
+    add('Power:', M.power_line(power))
+  end
   add('Measurements:', tostring(number(report.measurements) or 0))
   add('Energy of benchmarks:', M.by_kind(report.measuredJoules) .. ' (all runs of all measurements)')
   local last = M.measurement(report.lastMeasurement)
@@ -238,7 +295,9 @@ function M.report(report)
   return lines
 end
 
---- The statusline's text for a ledger: "⚡ 12.3 J est · 5 compl · 1 meas".
+--- The statusline's text for a ledger: "⚡ 12.3 J est · 5 compl · 1 meas"; once a character was
+--- accepted "⚡ 12.3 J est · 11.6 mJ/char est · 5 compl", and with a power policy that holds
+--- generation back "… · 🔋 reduce".
 ---@param report table? the server's ledger (nil: none yet)
 ---@param icon string
 function M.statusline(report, icon)
@@ -249,11 +308,17 @@ function M.statusline(report, icon)
   elseif report.model == 'failed' then
     return icon .. ' model failed'
   end
-  local text = ('%s %s · %d compl'):format(icon, M.by_kind(report.completionJoules, true), number(report.completions) or 0)
+  local parts = { icon .. ' ' .. M.by_kind(report.completionJoules, true) }
+  parts[#parts + 1] = M.per_char(report.joulesPerAcceptedCharacter, true)
+  parts[#parts + 1] = ('%d compl'):format(number(report.completions) or 0)
   if (number(report.measurements) or 0) > 0 then
-    text = text .. (' · %d meas'):format(report.measurements)
+    parts[#parts + 1] = ('%d meas'):format(report.measurements)
   end
-  return text
+  local power = M.power(report.power)
+  if power and power.in_force ~= 'full' then
+    parts[#parts + 1] = '🔋 ' .. power.in_force
+  end
+  return table.concat(parts, ' · ')
 end
 
 return M

@@ -2,19 +2,24 @@
 --
 -- Everything goes through Neovim's own LSP client (vim.lsp.config + vim.lsp.enable, Neovim >= 0.11);
 -- this module only adds what the protocol leaves to the editor: ghost-text completion with an accept
--- key (vim.lsp.inline_completion, Neovim >= 0.12), three user commands and a statusline component
+-- key (vim.lsp.inline_completion, Neovim >= 0.12, which runs the item's accept command so the ledger
+-- counts accepted characters) and keys that accept its next word or line (partial.lua: they tell the
+-- server with `greencoder/didPartiallyAcceptCompletion`), three user commands and a statusline component
 -- fed by the ledger the server pushes (notification `greencoder/ledger`; asked once with the
 -- request `greencoder/energyReport` when a client attaches). Measurements are shown from the
 -- diagnostic's `data` (numbers), never parsed from its message. See `:help greencoder`.
 
 local M = {}
 local format = require('greencoder.format')
+local partial = require('greencoder.partial')
 
 local NAME = 'greencoder' -- the vim.lsp.config name, the client's name and the settings section
 local REPORT = 'greencoder/energyReport'
 local LEDGER = 'greencoder/ledger'
 local MEASURE = 'greencoder.measureEnergy'
 local ACCEPT_DESC = 'greencoder: accept the inline completion'
+local ACCEPT_WORD_DESC = 'greencoder: accept the next word of the inline completion'
+local ACCEPT_LINE_DESC = 'greencoder: accept the next line of the inline completion'
 local uv = vim.uv or vim.loop
 
 -- Every setting `greencoder serve` reads (greencoder/server/settings.py); the server takes camelCase
@@ -29,6 +34,8 @@ local defaults = {
   settings = {},
   inline = true, -- ghost text via vim.lsp.inline_completion (Neovim >= 0.12)
   accept_key = '<Tab>', -- Insert-mode key that accepts the ghost text; false: no mapping
+  accept_word_key = '<M-Right>', -- Insert-mode key that accepts its next word; false: no mapping
+  accept_line_key = '<M-Down>', -- Insert-mode key that accepts its next line; false: no mapping
   statusline = true, -- add the component to Neovim's default statusline
   virtual_text = true, -- show measurements at the end of the function's line (0.11 hides them by default)
   icon = '⚡',
@@ -125,8 +132,10 @@ function M.last_report(client)
   return client and cache[client.id]
 end
 
---- Short text for a statusline, e.g. "⚡ 12.3 J est · 5 compl": the energy of this session's
---- completions from the last ledger ("" where no greencoder client serves the buffer).
+--- Short text for a statusline, e.g. "⚡ 12.3 J est · 4.1 mJ/char est · 5 compl · 🔋 reduce": the
+--- energy of this session's completions, per accepted character once one was accepted, and the
+--- power policy when it holds generation back, from the last ledger ("" where no greencoder client
+--- serves the buffer).
 ---@return string
 function M.statusline()
   local client = M.client(vim.api.nvim_get_current_buf())
@@ -214,6 +223,7 @@ function M.restart()
     for _, client in ipairs(old) do
       cache[client.id], pushes[client.id] = nil, nil
     end
+    partial.forget()
     vim.lsp.enable(NAME, true) -- re-runs the FileType check on every buffer: new clients attach
     notify('restarted')
   end))
@@ -243,21 +253,50 @@ local function fallback(original, key)
 end
 
 -- Not an <expr> mapping: a fallback that edits the buffer (cmp, snippets) is not allowed under
--- an expr mapping's textlock.
-local function map_accept_key(bufnr)
-  local key = M.config.accept_key
+-- an expr mapping's textlock. `accept` returns false when there is no ghost text to accept.
+local function map_key(bufnr, key, desc, accept)
   if not key or not vim.lsp.inline_completion then
     return
   end
   local original = vim.fn.maparg(key, 'i', false, true)
-  if original.desc == ACCEPT_DESC then
+  if original.desc == desc then
     return -- already ours (a restarted client attaches again)
   end
   vim.keymap.set('i', key, function()
-    if not vim.lsp.inline_completion.get() then
+    if not accept() then
       fallback(original, key)
     end
-  end, { buffer = bufnr, desc = ACCEPT_DESC })
+  end, { buffer = bufnr, desc = desc })
+end
+
+local function map_accept_keys(bufnr)
+  -- The whole suggestion: Neovim inserts it and runs its command (greencoder.acceptSuggestion).
+  map_key(bufnr, M.config.accept_key, ACCEPT_DESC, function() return vim.lsp.inline_completion.get() end)
+  map_key(bufnr, M.config.accept_word_key, ACCEPT_WORD_DESC, function() return partial.accept('word') end)
+  map_key(bufnr, M.config.accept_line_key, ACCEPT_LINE_DESC, function() return partial.accept('line') end)
+end
+
+--- Let partial.lua see every inline completion answer of `client` (to know where the item on
+--- screen starts inside its suggestion). vim.lsp.inline_completion asks with a callback of its
+--- own, so neither a handler nor an autocmd sees the answers: the client's request is wrapped.
+local function observe_inline_answers(client)
+  if rawget(client, '_greencoder_observed') then
+    return
+  end
+  local request = client.request
+  client._greencoder_observed = true
+  client.request = function(self, method, params, handler, bufnr)
+    if method == 'textDocument/inlineCompletion' and type(handler) == 'function' then
+      local inner = handler
+      handler = function(err, result, ctx)
+        if not err and type(result) == 'table' then
+          partial.remember(result.items or result)
+        end
+        return inner(err, result, ctx)
+      end
+    end
+    return request(self, method, params, handler, bufnr)
+  end
 end
 
 -- ------------------------------------------------------------------------------------------ setup
@@ -290,8 +329,9 @@ local function on_attach(args)
     return
   end
   if M.config.inline and vim.lsp.inline_completion then
+    observe_inline_answers(client)
     vim.lsp.inline_completion.enable(true, { bufnr = args.buf })
-    map_accept_key(args.buf)
+    map_accept_keys(args.buf)
   end
   if M.config.virtual_text then
     vim.diagnostic.config({ virtual_text = { format = M.virtual_text } },

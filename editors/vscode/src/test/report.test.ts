@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
-import { EnergyReport, formatJoules, formatQuantity, ledgerSummary, parseReport, reportLines, reportMarkdown } from "../report";
-import { FAILED, FRESH_LEDGER, LEDGER, MEASURED, SIGNIFICANT } from "./samples";
+import {
+  EnergyReport, formatJoules, formatPerCharacter, formatQuantity, ledgerSummary, parseReport, powerShort, reportLines,
+  reportMarkdown,
+} from "../report";
+import { ACCEPTED_ESTIMATED, ACCEPTED_MEASURED, FAILED, FRESH_LEDGER, LEDGER, MEASURED, SIGNIFICANT } from "./samples";
 
 function report(overrides: Record<string, unknown> = {}): EnergyReport {
   const parsed = parseReport({ ...LEDGER, ...overrides });
@@ -58,6 +61,68 @@ describe("formatQuantity / formatJoules", () => {
   });
 });
 
+describe("acceptance and power in the ledger", () => {
+  it("reads the new figures, null joules per character included", () => {
+    const parsed = report();
+    assert.equal(parsed.suggestionsShown, 3);
+    assert.equal(parsed.charactersAccepted, 0);
+    assert.deepEqual(parsed.joulesPerAcceptedCharacter, { measured: null, estimated: null });
+    assert.equal(parsed.completionCpuSeconds, 2.5);
+    assert.deepEqual(parsed.power, { source: "ac", onBattery: "reduce", inForce: "full" });
+  });
+
+  it("tolerates a ledger without them (an older server) and odd values", () => {
+    const old = parseReport({ completions: 1, joulesPerAcceptedCharacter: { estimated: "lots" }, power: { inForce: 3 } });
+    assert.ok(old);
+    assert.deepEqual(old.joulesPerAcceptedCharacter, {});
+    assert.equal(old.power, null);
+    assert.equal(old.completionCpuSeconds, null);
+    assert.equal(ledgerSummary(old), "0 J · 1 completion");
+    assert.equal(reportLines(old)[1], "Completions: 1 (0 cancelled), 0 tokens, 0 s generating");
+  });
+
+  it("says J per accepted character by kind, measured first, and nothing while none was accepted", () => {
+    assert.equal(formatPerCharacter({ estimated: null, measured: null }), null);
+    assert.equal(formatPerCharacter({}), null);
+    assert.equal(formatPerCharacter({ estimated: 1.39 / 120 }), "11.6 mJ/char est");
+    assert.equal(formatPerCharacter({ estimated: 0.0116, measured: 0.0075 }), "7.5 mJ/char measured + 11.6 mJ/char est");
+  });
+
+  it("marks a power policy only when it holds generation back", () => {
+    assert.equal(powerShort(null), null);
+    assert.equal(powerShort({ source: "ac", onBattery: "reduce", inForce: "full" }), null);
+    assert.equal(powerShort({ source: "battery", onBattery: "keep", inForce: "full" }), null);
+    assert.equal(powerShort({ source: "battery", onBattery: "reduce", inForce: "reduce" }), "🔋 reduce");
+    assert.equal(powerShort({ source: "battery", onBattery: "explicit", inForce: "explicit" }), "🔋 explicit");
+  });
+
+  it("puts J per accepted character and the policy in the status line", () => {
+    assert.equal(ledgerSummary(report(ACCEPTED_ESTIMATED)), "1.39 J est · 11.6 mJ/char est · 3 completions · 🔋 reduce");
+    assert.equal(ledgerSummary(report(ACCEPTED_MEASURED)), "900 mJ measured · 7.5 mJ/char measured · 3 completions · 🔋 explicit");
+  });
+
+  it("lists shown, accepted, characters, J per character, prefill saved, typed-ahead and the policy", () => {
+    const lines = reportLines(report(ACCEPTED_ESTIMATED));
+    assert.deepEqual(lines.slice(0, 9), [
+      "Model: ready",
+      "Completions: 3 (1 cancelled), 48 tokens, 1.2 s generating, 2.5 s CPU",
+      "Completion energy: 1.39 J est",
+      "Suggestions: 3 shown, 2 accepted, 120 characters accepted",
+      "Energy per accepted character: 11.6 mJ/char est",
+      "Prompt tokens: 1200 read, 3400 reused from the cache",
+      "Typed-ahead answers: 7 (no generation)",
+      "Power: on battery; onBattery = reduce; in force: reduce",
+      "Measurements: 1, energy 26.1 J est",
+    ]);
+    const markdown = reportMarkdown(report(ACCEPTED_MEASURED));
+    assert.match(markdown, /\| Suggestions \| 3 shown, 2 accepted, 120 characters accepted \|/);
+    assert.match(markdown, /\| Energy per accepted character \| 7\.5 mJ\/char measured \|/);
+    assert.match(markdown, /\| Prompt tokens reused from the cache \| 3400 \|/);
+    assert.match(markdown, /\| Typed-ahead answers \(no generation\) \| 7 \|/);
+    assert.match(markdown, /\| Power \| on battery; onBattery = explicit; in force: explicit \|/);
+  });
+});
+
 describe("ledgerSummary", () => {
   it("is the status bar's line, the measurement from its numbers", () => {
     assert.equal(ledgerSummary(report()), "0 J measured + 1.39 J est · 3 completions · count_primes 2.57 mJ/call est");
@@ -73,8 +138,13 @@ describe("reportLines / reportMarkdown", () => {
     const lines = reportLines(report({ lastMeasurement: SIGNIFICANT }));
     assert.deepEqual(lines, [
       "Model: ready",
-      "Completions: 3 (1 cancelled), 48 tokens, 1.2 s generating",
+      "Completions: 3 (1 cancelled), 48 tokens, 1.2 s generating, 2.5 s CPU",
       "Completion energy: 0 J measured + 1.39 J est",
+      "Suggestions: 3 shown, 0 accepted, 0 characters accepted",
+      "Energy per accepted character: n/a (no character accepted yet)",
+      "Prompt tokens: 1200 read, 3400 reused from the cache",
+      "Typed-ahead answers: 7 (no generation)",
+      "Power: on AC power; onBattery = reduce; in force: full",
       "Measurements: 1, energy 26.1 J est",
       "Last measured: count_primes(5000)",
       "  count_primes(5000): 2.57 mJ ± 7.9 µJ per call (estimated), 189 µs ± 930 ns per call, 10 runs × 26000 calls; " +
@@ -86,12 +156,12 @@ describe("reportLines / reportMarkdown", () => {
   it("leaves out the estimate note when everything was measured", () => {
     const lines = reportLines(report({ completionJoules: { measured: 1 }, measuredJoules: { measured: 2 }, lastMeasurement: MEASURED }));
     assert.ok(!lines.some((line) => /watts per core/.test(line)), lines.join("\n"));
-    assert.match(lines[5], /per call \(measured \(rapl\)\)/);
+    assert.match(lines[10], /per call \(measured \(rapl\)\)/);
   });
 
   it("reports a failed measurement", () => {
     const lines = reportLines(report({ lastMeasurement: FAILED }));
-    assert.equal(lines[5], "  count_primes(5000): measuring failed: NameError: name 'is_prime' is not defined");
+    assert.equal(lines[10], "  count_primes(5000): measuring failed: NameError: name 'is_prime' is not defined");
   });
 
   it("renders Markdown with escaped values", () => {

@@ -57,16 +57,45 @@ export const FAILED = {
   comparison: null,
 };
 
+/** Three suggestions shown, none accepted yet: joules per accepted character are null. */
 export const LEDGER = {
   model: "ready",
   completions: 3,
   cancelled: 1,
   completionTokens: 48,
   completionSeconds: 1.2,
+  completionCpuSeconds: 2.5,
   completionJoules: { measured: 0.0, estimated: 1.39 },
   measurements: 1,
   measuredJoules: { estimated: 26.1 },
   lastMeasurement: ESTIMATED,
+  prefillTokens: 1200,
+  prefillTokensSaved: 3400,
+  typedAhead: 7,
+  suggestionsShown: 3,
+  suggestionsAccepted: 0,
+  charactersAccepted: 0,
+  joulesPerAcceptedCharacter: { measured: null, estimated: null },
+  power: { source: "ac", onBattery: "reduce", inForce: "full" },
+};
+
+/** 120 characters accepted from 2 suggestions, estimated joules only; on battery, reducing. */
+export const ACCEPTED_ESTIMATED = {
+  ...LEDGER,
+  completionJoules: { estimated: 1.39 },
+  suggestionsAccepted: 2,
+  charactersAccepted: 120,
+  joulesPerAcceptedCharacter: { estimated: 1.39 / 120 },
+  power: { source: "battery", onBattery: "reduce", inForce: "reduce" },
+  lastMeasurement: null,
+};
+
+/** Measured by a hardware meter (RAPL); on battery, only explicit completions. */
+export const ACCEPTED_MEASURED = {
+  ...ACCEPTED_ESTIMATED,
+  completionJoules: { measured: 0.9 },
+  joulesPerAcceptedCharacter: { measured: 0.9 / 120 },
+  power: { source: "battery", onBattery: "explicit", inForce: "explicit" },
 };
 
 export const FRESH_LEDGER = {
@@ -75,8 +104,17 @@ export const FRESH_LEDGER = {
   cancelled: 0,
   completionTokens: 0,
   completionSeconds: 0,
+  completionCpuSeconds: 0,
   completionJoules: {},
   measurements: 0,
   measuredJoules: {},
   lastMeasurement: null,
+  prefillTokens: 0,
+  prefillTokensSaved: 0,
+  typedAhead: 0,
+  suggestionsShown: 0,
+  suggestionsAccepted: 0,
+  charactersAccepted: 0,
+  joulesPerAcceptedCharacter: {},
+  power: { source: "unknown", onBattery: "reduce", inForce: "full" },
 };

@@ -50,7 +50,7 @@ describe("package.json", () => {
       Object.fromEntries(SERVER_SETTING_KEYS.map((key) => [key, DEFAULTS[key]])),
       {
         model: "", adapter: "", device: "auto", dtype: "auto", threads: null, maxNewTokens: 128, contextTokens: 1024,
-        debounceMs: 75, instruction: false, fim: true, meter: "auto", wattsPerCore: null, benchRuns: 10,
+        debounceMs: null, onBattery: "reduce", instruction: false, fim: true, meter: "auto", wattsPerCore: null, benchRuns: 10,
         benchMinSeconds: 5, benchCooldown: 5, benchMemoryMib: 1024, benchAlpha: 0.005,
       },
     );

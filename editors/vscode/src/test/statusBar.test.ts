@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 
 import { EnergyReport, parseReport } from "../report";
 import { EnergyStatusBar, StatusItemLike, statusText, statusTooltip } from "../statusBar";
-import { FAILED, FRESH_LEDGER, LEDGER, NOT_SIGNIFICANT } from "./samples";
+import { ACCEPTED_ESTIMATED, ACCEPTED_MEASURED, FAILED, FRESH_LEDGER, LEDGER, NOT_SIGNIFICANT } from "./samples";
 
 function ledger(overrides: Record<string, unknown> = {}): EnergyReport {
   const parsed = parseReport({ ...LEDGER, ...overrides });
@@ -46,6 +46,18 @@ describe("statusText", () => {
     assert.match(statusTooltip("running", measured), /Measured code total: 26\.1 J est/);
     assert.equal(statusText("running", ledger({ lastMeasurement: FAILED })),
       "$(zap) 0 J measured + 1.39 J est · 3 completions · count_primes failed");
+  });
+
+  it("adds J per accepted character (est when estimated) and a power policy that is not full", () => {
+    assert.equal(statusText("running", READY), "$(zap) 12.3 J est · 5 completions", "null J/char: nothing accepted");
+    assert.equal(statusText("running", ledger(ACCEPTED_ESTIMATED)), "$(zap) 1.39 J est · 11.6 mJ/char est · 3 completions · 🔋 reduce");
+    assert.equal(statusText("running", ledger(ACCEPTED_MEASURED)),
+      "$(zap) 900 mJ measured · 7.5 mJ/char measured · 3 completions · 🔋 explicit");
+    assert.equal(statusText("running", ledger({ ...ACCEPTED_ESTIMATED, power: { source: "battery", onBattery: "keep", inForce: "full" } })),
+      "$(zap) 1.39 J est · 11.6 mJ/char est · 3 completions");
+    const tooltip = statusTooltip("running", ledger(ACCEPTED_ESTIMATED));
+    assert.match(tooltip, /Suggestions: 3 shown, 2 accepted, 120 characters accepted/);
+    assert.match(tooltip, /Power: on battery; onBattery = reduce; in force: reduce/);
   });
 
   it("puts the error, the report and the comparison in the tooltip", () => {

@@ -63,6 +63,7 @@ def test_typing_along_a_suggestion_answers_its_rest_without_calling_the_model(ti
             break
         answer = asyncio.run(service.suggest(request_at(SOURCE + first.text[:typed])))
         assert answer.text == first.text[typed:] and answer.id == first.id and answer.tokens == 0
+        assert answer.start == typed  # accepting this item accepts from here, not what was typed
     assert runtime.generations == 1  # no generation for any typed-ahead character
     assert ledger.typed_ahead >= 1 and ledger.suggestions_shown == 1
     differing = first.text[0] + ("#" if first.text[1] != "#" else "@")
@@ -86,16 +87,18 @@ def test_joules_per_accepted_character_follow_from_shown_and_accepted_events():
     ledger.add_completion(10, 0.5, 1.0, "measured")
     ledger.add_shown("a", 40)
     ledger.add_shown("b", 25)
+    ledger.add_shown("c", 30)
     assert ledger.report()["joulesPerAcceptedCharacter"] == {"estimated": None, "measured": None}
     assert ledger.add_accept("a", 10)  # a word of it
     assert ledger.add_accept("a", 30)  # then a line more: 20 new characters
-    assert ledger.add_accept("a", 5)  # less than before: nothing new
-    assert ledger.add_accept("b")  # all of it
+    assert ledger.add_accept("a", 5)  # already counted: nothing new
+    assert ledger.add_accept("b")  # all of it (the item's command): 25
     assert not ledger.add_accept("unknown", 7)
     assert ledger.add_accept("b", 999)  # capped at its length: nothing new
+    assert ledger.add_accept("c", None, start=12)  # typed 12 along, then accepted the rest: 18
     report = ledger.report()
-    assert (report["suggestionsShown"], report["suggestionsAccepted"], report["charactersAccepted"]) == (2, 2, 55)
-    assert report["joulesPerAcceptedCharacter"] == {"estimated": pytest.approx(3.0 / 55), "measured": pytest.approx(1.0 / 55)}
+    assert (report["suggestionsShown"], report["suggestionsAccepted"], report["charactersAccepted"]) == (3, 3, 73)
+    assert report["joulesPerAcceptedCharacter"] == {"estimated": pytest.approx(3.0 / 73), "measured": pytest.approx(1.0 / 73)}
 
 
 def battery(tmp_path) -> PowerState:

@@ -238,7 +238,7 @@ async def test_unknown_documents_bursts_and_big_files_get_answers(client):
 async def test_accepting_a_suggestion_is_counted_in_the_ledger(client):
     inline = await client.text_document_inline_completion_async(inline_params())
     item = inline.items[0]
-    assert item.command.command == "greencoder.acceptSuggestion"
+    assert item.command.command == "greencoder.acceptSuggestion" and item.command.arguments[1] == 0
     suggestion_id = item.command.arguments[0]
     ledger = await until_ledger(client, lambda ledger: ledger["suggestionsShown"] == 1)
     assert ledger["charactersAccepted"] == 0 and ledger["power"]["inForce"] == "full"

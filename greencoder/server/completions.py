@@ -45,6 +45,8 @@ class Suggestion:
     """torch threads of the thread that generated (the `threads` setting, applied there)."""
     id: str = ""
     """The shown suggestion this answers with (its continuations while typing along keep it)."""
+    start: int = 0
+    """Where this answer begins in that suggestion (characters typed along before it)."""
 
     def detail(self) -> str:
         return (f"greencoder · {self.tokens} tokens · {self.milliseconds:.0f} ms · {self.joules:.3g} J "
@@ -53,7 +55,7 @@ class Suggestion:
     def data(self) -> dict:
         return {"tokens": self.tokens, "milliseconds": round(self.milliseconds, 1), "cpuSeconds": round(self.cpu_seconds, 4),
                 "joules": self.joules, "energyKind": self.energy_kind, "meter": self.meter,
-                "stopReason": self.stop_reason, "threads": self.threads, "suggestionId": self.id}
+                "stopReason": self.stop_reason, "threads": self.threads, "suggestionId": self.id, "suggestionStart": self.start}
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,8 @@ class CompletionService:
         if continued is not None:  # typing along the suggestion on screen: its rest, no generation
             shown, rest = continued
             self.ledger.add_typed_ahead()
-            return Suggestion(rest, shown.multiline, 0, 0.0, 0.0, 0.0, "none", "none", "typed ahead", 0, shown.id)
+            return Suggestion(rest, shown.multiline, 0, 0.0, 0.0, 0.0, "none", "none", "typed ahead", 0, shown.id,
+                              len(shown.text) - len(rest))
         policy = self.policy()
         if not policy.allows(request.explicit):
             return None

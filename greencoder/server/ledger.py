@@ -38,7 +38,7 @@ class EnergyLedger:
     suggestions_accepted: int = 0
     characters_accepted: int = 0
     _suggestion_lengths: "OrderedDict[str, int]" = field(default_factory=OrderedDict, repr=False)
-    _accepted_characters: dict[str, int] = field(default_factory=dict, repr=False)
+    _accepted_ranges: dict[str, list[tuple[int, int]]] = field(default_factory=dict, repr=False)
     listener: Callable[[], None] | None = field(default=None, repr=False)
     """Called (from any thread) after every change."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -63,7 +63,7 @@ class EnergyLedger:
             self._suggestion_lengths[suggestion_id] = characters
             while len(self._suggestion_lengths) > MAX_TRACKED_SUGGESTIONS:
                 old, _ = self._suggestion_lengths.popitem(last=False)
-                self._accepted_characters.pop(old, None)
+                self._accepted_ranges.pop(old, None)
         self._changed()
 
     def add_typed_ahead(self) -> None:
@@ -71,24 +71,27 @@ class EnergyLedger:
             self.typed_ahead += 1
         self._changed()
 
-    def add_accept(self, suggestion_id: str, characters: int | None = None) -> bool:
-        """The user accepted `characters` of a shown suggestion (all of it when None): a whole accept
-        (the item's command) or a partial one (a word, a line). Accepting more of the same suggestion
-        later counts only the new characters; an unknown id counts nothing. True when counted."""
+    def add_accept(self, suggestion_id: str, end: int | None = None, start: int = 0) -> bool:
+        """The user accepted characters `start`..`end` of a shown suggestion (offsets from its start;
+        `end` None: to its end): the item's command on a whole accept (`start` is where the item on
+        screen began, after what was typed along), or a partial accept (a word, a line). Characters
+        are counted once however often they are reported; characters the user typed along and then
+        accepted the rest are not counted as accepted. An unknown id counts nothing. True when known."""
         with self._lock:
             length = self._suggestion_lengths.get(suggestion_id)
             if length is None:
                 return False
-            accepted = length if characters is None else max(0, min(int(characters), length))
-            before = self._accepted_characters.get(suggestion_id)
-            if before is None:
+            end = length if end is None else max(0, min(int(end), length))
+            start = max(0, min(int(start), end))
+            ranges = self._accepted_ranges.get(suggestion_id)
+            if ranges is None:
                 self.suggestions_accepted += 1
-                before = 0
-            if accepted > before:
-                self.characters_accepted += accepted - before
-                self._accepted_characters[suggestion_id] = accepted
-            else:
-                self._accepted_characters.setdefault(suggestion_id, before)
+                ranges = self._accepted_ranges[suggestion_id] = []
+            before = _covered(ranges)
+            if end > start:
+                ranges.append((start, end))
+                ranges[:] = _merged(ranges)
+            self.characters_accepted += _covered(ranges) - before
         self._changed()
         return True
 
@@ -125,3 +128,17 @@ class EnergyLedger:
                     kind: (joules / self.characters_accepted if self.characters_accepted else None)
                     for kind, joules in self.completion_joules.items()},
             }
+
+
+def _merged(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _covered(ranges: list[tuple[int, int]]) -> int:
+    return sum(end - start for start, end in ranges)

@@ -331,7 +331,7 @@ async def completion(ls: GreencoderLanguageServer, params: types.CompletionParam
         text_edit=types.TextEdit(range=types.Range(start=position, end=position), new_text=suggestion.text),
         filter_text=label[:80],
         data=suggestion.data(),
-        command=accept_command(suggestion.id),
+        command=accept_command(suggestion),
     )
     return types.CompletionList(is_incomplete=True, items=[item])
 
@@ -345,35 +345,45 @@ async def inline_completion(ls: GreencoderLanguageServer, params: types.InlineCo
     position = params.position
     return types.InlineCompletionList(items=[types.InlineCompletionItem(
         insert_text=suggestion.text, range=types.Range(start=position, end=position),
-        command=accept_command(suggestion.id))])
+        command=accept_command(suggestion))])
 
 
-def accept_command(suggestion_id: str) -> types.Command | None:
-    """Run by the editor when the user accepts the item: the ledger counts accepted characters."""
-    if not suggestion_id:
+def accept_command(suggestion: Suggestion) -> types.Command | None:
+    """Run by the editor when the user accepts the item: [suggestion id, where the item begins in
+    the suggestion] (after characters typed along, which are not the suggestion's to count)."""
+    if not suggestion.id:
         return None
-    return types.Command(title="greencoder: suggestion accepted", command=ACCEPT_COMMAND, arguments=[suggestion_id])
+    return types.Command(title="greencoder: suggestion accepted", command=ACCEPT_COMMAND,
+                         arguments=[suggestion.id, suggestion.start])
+
+
+def _count(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise JsonRpcInvalidParams(f"{ACCEPT_COMMAND}: {what} must be a non-negative integer, got {value!r}")
+    return value
 
 
 def accept_suggestion(ls: GreencoderLanguageServer, *arguments) -> bool:
-    """[suggestion id] for a whole accept, [suggestion id, characters] for part of it."""
+    """[suggestion id, item start?]: the rest of the suggestion from `item start` was accepted."""
     args = list(arguments)
     if not args or not isinstance(args[0], str):
-        raise JsonRpcInvalidParams(f"{ACCEPT_COMMAND} needs [suggestion id, characters accepted?]")
-    characters = args[1] if len(args) > 1 else None
-    if characters is not None and (isinstance(characters, bool) or not isinstance(characters, int) or characters < 0):
-        raise JsonRpcInvalidParams(f"{ACCEPT_COMMAND}: characters must be a non-negative integer, got {characters!r}")
-    return ls.ledger.add_accept(args[0], characters)
+        raise JsonRpcInvalidParams(f"{ACCEPT_COMMAND} needs [suggestion id, item start?]")
+    start = _count(args[1], "item start") if len(args) > 1 else 0
+    return ls.ledger.add_accept(args[0], None, start)
 
 
 @feature(PARTIAL_ACCEPT)
 def partially_accepted(ls: GreencoderLanguageServer, params: Any) -> None:
-    """`{suggestionId, acceptedLength}`: the user accepted the first `acceptedLength` characters (a
-    word, a line) of a suggestion, as Copilot's server is told of partial accepts."""
+    """`{suggestionId, acceptedLength, itemStart?}`: the user accepted the suggestion up to
+    `acceptedLength` characters from its start (a word, a line), from `itemStart` (where the item on
+    screen began; 0 when not given), as Copilot's server is told of partial accepts."""
     values = plain(params) if params is not None else {}
-    suggestion_id, length = values.get("suggestionId"), values.get("acceptedLength")
-    if isinstance(suggestion_id, str) and isinstance(length, int) and not isinstance(length, bool) and length >= 0:
-        ls.ledger.add_accept(suggestion_id, length)
+    if not isinstance(values, dict):
+        return
+    suggestion_id, length, start = values.get("suggestionId"), values.get("acceptedLength"), values.get("itemStart", 0)
+    numbers = (length, start)
+    if isinstance(suggestion_id, str) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in numbers):
+        ls.ledger.add_accept(suggestion_id, length, start)
 
 
 @feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(

@@ -49,6 +49,8 @@ class GenerationResult:
     """Prompt positions computed by this call (virtual tokens included when they were computed)."""
     reused_tokens: int = 0
     """Prompt positions whose keys/values came from the prefix cache instead (prefill tokens saved)."""
+    forward_passes: int = 0
+    """Model calls: prefill chunks plus decoding steps (prompt lookup makes the latter fewer than tokens)."""
 
 
 class StopSequenceCriteria:
@@ -204,7 +206,7 @@ def generate(
 
     wall_start, cpu_start = time.perf_counter(), time.process_time()
     new_ids: list[int] = []
-    prefill_tokens = reused_tokens = 0
+    prefill_tokens = reused_tokens = forward_passes = 0
     if not cancel.is_set():
         with torch.inference_mode():
             start = prefix_cache.start(cache_key, ids, num_virtual_tokens) if prefix_cache is not None else None
@@ -222,6 +224,7 @@ def generate(
             should_stop=should_stop, cancel=cancel, on_token=on_token, lookup_tokens=options.prompt_lookup_tokens,
         )
         new_ids, prefill_tokens, reused_tokens = decoded.new_ids, decoded.prefill_tokens, decoded.reused_tokens
+        forward_passes = decoded.forward_passes + (1 if virtual_prefilled else 0)
         if prefix_cache is not None:
             prefix_cache.store(cache_key, (ids + new_ids)[: decoded.cached_tokens], decoded.cache)
     wall, cpu = time.perf_counter() - wall_start, time.process_time() - cpu_start
@@ -252,4 +255,5 @@ def generate(
         token_ids=new_ids,
         prefill_tokens=prefill_tokens,
         reused_tokens=reused_tokens,
+        forward_passes=forward_passes,
     )

@@ -96,20 +96,20 @@ class PrefixCache:
         but the last prompt token, which must be fed to get the next token's logits), after the
         virtual tokens. None when nothing is cached, not even the virtual tokens."""
         best: CacheEntry | None = None
+        best_key: Hashable = None
         best_length = -1
         candidates = list(self._entries.items())
         candidates.sort(key=lambda item: item[0] != key)  # the key's own entry wins ties
-        for _, entry in candidates:
+        for entry_key, entry in candidates:
             length = min(common_prefix_length(entry.tokens, prompt_ids), len(prompt_ids) - 1)
             if length > best_length:
-                best, best_length = entry, length
+                best, best_key, best_length = entry, entry_key, length
         if best is None or best_length <= 0:
             if self._virtual is None:
                 return None
             best, best_length = self._virtual, 0
-        for entry_key, entry in self._entries.items():
-            if entry is best:
-                self._entries.move_to_end(entry_key)
+        else:
+            self._entries.move_to_end(best_key)
         return CacheStart(cache_from_layers(best.layers, num_virtual_tokens + best_length), best_length)
 
     def pin_virtual(self, cache, num_virtual_tokens: int) -> None:

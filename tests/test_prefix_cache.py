@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from conftest import SHARED_DATA
 
 from greencoder.core.completion import CompletionSettings, complete_at
 from greencoder.core.decoding import find_draft
@@ -13,8 +14,6 @@ from greencoder.core.generation import STOP_CANCELLED, GenerationOptions
 from greencoder.core.languages import PYTHON
 from greencoder.core.prefix_cache import PrefixCache, common_prefix_length
 from greencoder.core.runtime import Runtime
-
-from conftest import SHARED_DATA
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "primes.py"
 NEW_FUNCTION = "\n\ndef sum_of_squares(values):\n    total = 0\n    for v in values:\n        total += v * v\n"
@@ -128,7 +127,7 @@ def test_cancelled_generation_leaves_a_valid_cache(tiny_runtime):
 
 def test_cancelled_prefill_keeps_what_it_read(tiny_runtime, monkeypatch):
     """A keystroke cancels a long prefill; the next request continues from the chunks already read."""
-    import greencoder.core.decoding as decoding
+    from greencoder.core import decoding
 
     monkeypatch.setattr(decoding, "PREFILL_CHUNK_TOKENS", 16)
     runtime = tiny_runtime

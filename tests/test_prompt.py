@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from greencoder.core.prompt import (
     FIM_FORMATS,
     INSTRUCTION,
@@ -138,7 +140,7 @@ def test_window_start_moves_in_large_steps_while_typing(tiny_runtime):
             shared.append(next((i for i, (a, b) in enumerate(zip(previous_ids, context.input_ids)) if a != b),
                                min(len(previous_ids), len(context.input_ids))))
         previous_ids = context.input_ids
-    moves = [b - a for a, b in zip(starts, starts[1:]) if b != a]
+    moves = [b - a for a, b in itertools.pairwise(starts) if b != a]
     assert len(moves) <= 4 and all(move >= 100 for move in moves), moves  # grid of 200, snapped to lines
     # Between moves, a keystroke's prompt shares all but its last few tokens with the previous one.
     assert sorted(shared)[len(shared) // 2] >= 150

@@ -10,14 +10,19 @@ is not in.
 from __future__ import annotations
 
 import threading
+from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Hashable
 
 from greencoder.core.errors import InputError
 from greencoder.core.generation import GenerationOptions, GenerationResult
 from greencoder.core.languages import Language
 from greencoder.core.postprocess import brace_events, indent_width
-from greencoder.core.prompt import DEFAULT_WINDOW_STEP_CHARS, FIM_LAYOUTS, EditorContext, editor_context
+from greencoder.core.prompt import (
+    DEFAULT_WINDOW_STEP_CHARS,
+    FIM_LAYOUTS,
+    EditorContext,
+    editor_context,
+)
 from greencoder.core.runtime import Runtime
 
 MIN_CONTEXT_BUDGET = 8

@@ -18,8 +18,9 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 PREFILL_CHUNK_TOKENS = 256
 """Prompt tokens per forward pass while prefilling: bounds how long a cancellation waits, and what

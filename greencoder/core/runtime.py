@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Hashable, Sequence
 
-from greencoder.core.generation import GenerationOptions, GenerationResult, context_limit, generate
+from greencoder.core.generation import (
+    GenerationOptions,
+    GenerationResult,
+    context_limit,
+    generate,
+)
 from greencoder.core.model_loading import LoadedModel, ModelSettings, load_model
 from greencoder.core.prefix_cache import PrefixCache
 from greencoder.core.threads import configure_torch_threads, default_thread_count
@@ -42,7 +47,7 @@ class Runtime:
         self._generate_lock = threading.Lock()
 
     @classmethod
-    def load(cls, settings: ModelSettings, threads: int | None = None, reuse: bool = True) -> "Runtime":
+    def load(cls, settings: ModelSettings, threads: int | None = None, reuse: bool = True) -> Runtime:
         """Set the torch thread count, then load model and adapter as `settings` says."""
         count = threads or default_thread_count()
         configure_torch_threads(count)

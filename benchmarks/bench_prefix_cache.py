@@ -102,6 +102,7 @@ def qwen_shape_model(folder: Path) -> Path:
 @dataclass
 class Tally:
     prefilled: int = 0
+    first_prefill: int | None = None
     reused: int = 0
     generated: int = 0
     cpu: float = 0.0
@@ -111,6 +112,8 @@ class Tally:
 
     def add(self, completion, cpu: float, wall: float) -> None:
         generation = completion.generation
+        if self.first_prefill is None:
+            self.first_prefill = generation.prefill_tokens
         self.prefilled += generation.prefill_tokens
         self.reused += generation.reused_tokens
         self.generated += generation.new_tokens
@@ -146,6 +149,7 @@ def report(title: str, first: tuple[str, Tally], second: tuple[str, Tally]) -> N
     (a_name, a), (b_name, b) = first, second
     rows = [
         ("tokens prefilled", a.prefilled, b.prefilled, "d"),
+        ("  after the 1st request", a.prefilled - a.first_prefill, b.prefilled - b.first_prefill, "d"),
         ("tokens generated", a.generated, b.generated, "d"),
         ("CPU seconds", a.cpu, b.cpu, ".2f"),
         ("median latency ms", statistics.median(a.latencies) * 1000, statistics.median(b.latencies) * 1000, ".0f"),
@@ -163,10 +167,22 @@ def report(title: str, first: tuple[str, Tally], second: tuple[str, Tally]) -> N
 def layout_reuse(tokenizer, trace, budget: int) -> None:
     """Share of each prompt already computed for the previous keystroke, per FIM layout (tokenizer only)."""
     from greencoder.core.prefix_cache import common_prefix_length
-    from greencoder.core.prompt import PSM, SPM, editor_context
+    from greencoder.core.prompt import (
+        PSM,
+        SPM,
+        choose_layout,
+        detect_fim,
+        editor_context,
+    )
 
+    fim = detect_fim(tokenizer)
+    if fim is None:
+        return
     print(f"\nFIM layouts on this trace (tokenizer only, budget {budget} tokens): prompt tokens re-read per request")
     for layout in (PSM, SPM):
+        if choose_layout(fim, layout) != layout:
+            print(f"  {layout}: not offered: the {fim.name} format documents {', '.join(fim.layouts)} only")
+            continue
         previous: list[int] = []
         reread = total = 0
         for text, offset in trace:

@@ -113,7 +113,10 @@ def greedy_decode(
     computed for this call (counted as prefill) or came from a cache (counted as reused).
     `should_stop(sequence)` is asked after each new token, as generate's stopping criteria are."""
     import torch
+    from transformers.cache_utils import DynamicLayer
 
+    if any(type(layer) is not DynamicLayer for layer in cache.layers):
+        lookup_tokens = 0  # rejected drafts are cropped off; sliding-window/linear layers cannot crop back
     sequence = list(prompt_ids)
     cached = reused_tokens
     virtual = num_virtual_tokens

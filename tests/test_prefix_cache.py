@@ -236,6 +236,15 @@ def test_start_never_covers_the_last_prompt_token_and_never_changes_the_entry():
     assert torch.equal(again.cache.layers[0].keys, _fake_cache(4).layers[0].keys)
 
 
+def test_discard_forgets_one_key():
+    cache = PrefixCache()
+    cache.store("a", [1, 2, 3], _fake_cache(3))
+    cache.store("b", [4, 5, 6], _fake_cache(3))
+    cache.discard("a")
+    cache.discard("never stored")
+    assert len(cache) == 1 and cache.start("a", [1, 2, 3, 4], 0) is None
+
+
 def test_an_entry_that_is_a_prefix_of_a_new_one_is_dropped():
     cache = PrefixCache()
     cache.store("a", [1, 2], _fake_cache(2))

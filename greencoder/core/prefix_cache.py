@@ -92,6 +92,10 @@ class PrefixCache:
         self._entries.clear()
         self._virtual = None
 
+    def discard(self, key: Hashable) -> None:
+        """Forget `key`'s entry (its document was closed, say)."""
+        self._entries.pop(key, None)
+
     def start(self, key: Hashable, prompt_ids: Sequence[int], num_virtual_tokens: int) -> CacheStart | None:
         """A private working cache for `prompt_ids`: the longest prefix any entry holds (at most all
         but the last prompt token, which must be fed to get the next token's logits), after the

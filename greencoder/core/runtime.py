@@ -58,6 +58,13 @@ class Runtime:
         with self._generate_lock:
             self.prefix_cache = (prefix_cache or PrefixCache()) if enabled else None
 
+    def discard_cached(self, cache_key: Hashable) -> None:
+        """Free the prefix-cache entry of `cache_key` (e.g. when its document closes); waits for a
+        running generation, which may be using the cache."""
+        with self._generate_lock:
+            if self.prefix_cache is not None:
+                self.prefix_cache.discard(cache_key)
+
     @property
     def tokenizer(self):
         return self.loaded.tokenizer

@@ -128,3 +128,32 @@ def test_context_limit_is_the_smaller_of_model_and_tokenizer():
     assert context_limit(model, SimpleNamespace(model_max_length=1024)) == 1024
     assert context_limit(model, SimpleNamespace(model_max_length=int(1e30))) == 4096  # "no limit"
     assert context_limit(SimpleNamespace(), SimpleNamespace()) == DEFAULT_CONTEXT
+
+
+def _full_recompute_reference(runtime, prompt: str, steps: int) -> list[int]:
+    """Greedy tokens computed the slow, obviously right way: the whole sequence (soft prompt
+    embeddings, then the prompt and every token so far) through the model at each step, no cache."""
+    import torch
+
+    base = runtime.base_model
+    sequence = runtime.encode(prompt)
+    out: list[int] = []
+    with torch.inference_mode():
+        for _ in range(steps):
+            embeds = base.get_input_embeddings()(torch.tensor([sequence]))
+            if runtime.num_virtual_tokens:
+                embeds = torch.cat([runtime.model.get_prompt(batch_size=1).to(embeds.dtype), embeds], dim=1)
+            token = int(base(inputs_embeds=embeds).logits[0, -1].argmax())
+            out.append(token)
+            sequence.append(token)
+    return out
+
+
+@pytest.mark.parametrize("runtime_fixture", ["tiny_runtime", "tiny_runtime_with_adapter"])
+def test_generation_matches_a_full_recompute(runtime_fixture, request):
+    """With transformers 5.24, PEFT 0.21's generate prepended the virtual tokens again on every
+    decoding step (it looks for the cache under its old name), so with a soft prompt every token
+    after the first was wrong."""
+    runtime = request.getfixturevalue(runtime_fixture)
+    result = runtime.generate(PROMPT, GenerationOptions(max_new_tokens=12))
+    assert result.token_ids == _full_recompute_reference(runtime, PROMPT, 12)

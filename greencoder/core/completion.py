@@ -10,17 +10,26 @@ is not in.
 from __future__ import annotations
 
 import threading
+from collections.abc import Hashable
 from dataclasses import dataclass
 
 from greencoder.core.errors import InputError
 from greencoder.core.generation import GenerationOptions, GenerationResult
 from greencoder.core.languages import Language
 from greencoder.core.postprocess import brace_events, indent_width
-from greencoder.core.prompt import EditorContext, editor_context
+from greencoder.core.prompt import (
+    DEFAULT_WINDOW_STEP_CHARS,
+    FIM_LAYOUTS,
+    EditorContext,
+    editor_context,
+)
 from greencoder.core.runtime import Runtime
 
 MIN_CONTEXT_BUDGET = 8
 """Fewest tokens of editor code a completion is built from; the server refuses settings that leave less."""
+SUFFIX_LOOKAHEAD_CHARS = 16_384
+"""How much of the text after the cursor the overlap check reads (it needs its first few lines,
+and splitting a multi-megabyte suffix into lines on every keystroke costs more than generating)."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,12 @@ class CompletionSettings:
     use_fim: bool = True
     single_line: bool = False
     """Never a block, even on a new line (the server's reduced mode on battery)."""
+    fim_layout: str = "auto"
+    """auto (SPM where the model supports it: the most reusable prefix while typing), psm or spm."""
+    window_step_chars: int = DEFAULT_WINDOW_STEP_CHARS
+    """The context window's start moves in steps of at least this many characters (prefix reuse)."""
+    prompt_lookup_tokens: int = 0
+    """Prompt-lookup draft tokens per step (0: off; lossless, but not faster on every machine)."""
 
 
 @dataclass
@@ -105,24 +120,32 @@ def complete_at(
     language: Language,
     settings: CompletionSettings | None = None,
     cancel: threading.Event | None = None,
+    *,
+    cache_key: Hashable = None,
 ) -> EditorCompletion:
-    """The completion an editor shows for a cursor at `offset` in `text`."""
+    """The completion an editor shows for a cursor at `offset` in `text`. `cache_key` (the
+    document's URI, say) keeps one prefix-cache entry per document, so switching between
+    documents does not throw away the other's cached context."""
     settings = settings or CompletionSettings()
+    if settings.fim_layout not in FIM_LAYOUTS:
+        raise InputError(f"unknown FIM layout {settings.fim_layout!r}: use {', '.join(FIM_LAYOUTS)}")
     prefix, suffix = text[:offset], text[offset:]
     line_before = prefix[prefix.rfind("\n") + 1 :]
-    line_after = suffix.split("\n", 1)[0]
+    line_end = suffix.find("\n")
+    line_after = suffix if line_end == -1 else suffix[:line_end]
     multiline = starts_new_block(line_before, line_after) and not settings.single_line
     budget = min(settings.context_tokens, runtime.context_tokens - settings.max_new_tokens - runtime.num_virtual_tokens)
     if budget < MIN_CONTEXT_BUDGET:
         raise InputError(f"max_new_tokens={settings.max_new_tokens} leaves no room for context in the model's {runtime.context_tokens} tokens")
     context = editor_context(
-        runtime.tokenizer, prefix, suffix, budget, runtime.leading_special_ids, settings.suffix_share, settings.use_fim
+        runtime.tokenizer, prefix, suffix, budget, runtime.leading_special_ids, settings.suffix_share, settings.use_fim,
+        settings.fim_layout, settings.window_step_chars,
     )
     stops = (*language.stop_sequences, "\n\n\n") if multiline else ("\n",)
-    options = GenerationOptions(settings.max_new_tokens, stops, context.end_token_ids)
-    result = runtime.generate(context.input_ids, options, cancel)
+    options = GenerationOptions(settings.max_new_tokens, stops, context.end_token_ids, settings.prompt_lookup_tokens)
+    result = runtime.generate(context.input_ids, options, cancel, cache_key=cache_key)
     completion = result.text
     if multiline:
         completion = cut_block(completion, line_before, language)
-    completion = trim_suffix_overlap(completion, suffix, multiline).rstrip()
+    completion = trim_suffix_overlap(completion, suffix[:SUFFIX_LOOKAHEAD_CHARS], multiline).rstrip()
     return EditorCompletion(completion, multiline, result, context)

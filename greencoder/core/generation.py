@@ -1,4 +1,4 @@
-"""Greedy generation with stop sequences, cancellation between tokens, and cost accounting.
+"""Greedy generation with stop sequences, cancellation between tokens, prefix reuse, and cost accounting.
 
 Evaluation, tuning checks, the CLI and the language server all generate through `generate()`, so
 "what did this completion cost" (tokens, wall and CPU seconds) and "stop now" (another request
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from greencoder.core.errors import InputError
-from greencoder.core.quiet import ignore_peft_position_ids_warning
+from greencoder.core.prefix_cache import PrefixCache
 
 STOP_EOS = "eos"
 STOP_SEQUENCE = "stop_sequence"
@@ -27,6 +28,10 @@ class GenerationOptions:
     stop_sequences: tuple[str, ...] = ()
     extra_eos_token_ids: tuple[int, ...] = ()
     """Token ids that also end generation (e.g. a FIM model's end-of-middle token)."""
+    prompt_lookup_tokens: int = 0
+    """Prompt-lookup decoding: up to this many draft tokens copied from the context are verified per
+    forward pass (0: off). Greedy acceptance keeps the output identical; whether it is faster
+    depends on the machine and the text (see benchmarks/bench_prefix_cache.py)."""
 
 
 @dataclass
@@ -41,32 +46,12 @@ class GenerationResult:
     """Process CPU time during the call (all threads: torch's workers included)."""
     stop_reason: str
     token_ids: list[int] = field(default_factory=list)
-
-
-class CancellationCriteria:
-    """Stops generation at the next token boundary once `event` is set (from any thread)."""
-
-    def __init__(self, event: threading.Event):
-        self.event = event
-
-    def __call__(self, input_ids, scores, **kwargs):
-        import torch
-
-        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
-
-
-class ProgressCriteria:
-    """Never stops; reports the number of new tokens after each step (for progress and tests)."""
-
-    def __init__(self, callback: Callable[[int], None], prompt_length: int):
-        self.callback = callback
-        self.prompt_length = prompt_length
-
-    def __call__(self, input_ids, scores, **kwargs):
-        import torch
-
-        self.callback(input_ids.shape[1] - self.prompt_length)
-        return torch.zeros((input_ids.shape[0],), dtype=torch.bool, device=input_ids.device)
+    prefill_tokens: int = 0
+    """Prompt positions computed by this call (virtual tokens included when they were computed)."""
+    reused_tokens: int = 0
+    """Prompt positions whose keys/values came from the prefix cache instead (prefill tokens saved)."""
+    forward_passes: int = 0
+    """Model calls: prefill chunks plus decoding steps (prompt lookup makes the latter fewer than tokens)."""
 
 
 class StopSequenceCriteria:
@@ -86,10 +71,11 @@ class StopSequenceCriteria:
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
-        done = [self._hit(row) for row in input_ids]
+        done = [self.hit(row) for row in input_ids]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
-    def _hit(self, row) -> bool:
+    def hit(self, row) -> bool:
+        """Whether one sequence (a 1-D tensor: prompt, then new tokens) contains a stop sequence."""
         if not self.stop_sequences:
             return False
         if row.shape[0] <= self.prompt_length:
@@ -179,57 +165,77 @@ def generate(
     input_ids: Sequence[int],
     options: GenerationOptions,
     *,
-    device: Any,
+    device: Any = None,
     num_virtual_tokens: int = 0,
     cancel: threading.Event | None = None,
     on_token: Callable[[int], None] | None = None,
+    prefix_cache: PrefixCache | None = None,
+    cache_key: Hashable = None,
 ) -> GenerationResult:
-    """Greedy-decode a continuation of `input_ids` (one prompt) and account for what it cost."""
+    """Greedy-decode a continuation of `input_ids` (one prompt) and account for what it cost.
+
+    With a `prefix_cache`, start from the longest prefix of the prompt it holds (the entry stored
+    under `cache_key` wins ties) and store the result under `cache_key` afterwards; the output is
+    the same token for token, only `prefill_tokens` shrinks. `device` is where the model already is
+    (kept for callers; inputs follow the model)."""
     import torch
-    from transformers import StoppingCriteriaList
+
+    from greencoder.core.decoding import greedy_decode, new_cache, prefill_virtual
 
     if options.max_new_tokens < 1:
         raise InputError(f"max_new_tokens must be at least 1, got {options.max_new_tokens}")
-    prompt_length = len(input_ids)
+    if options.prompt_lookup_tokens < 0:
+        raise InputError(f"prompt_lookup_tokens must be 0 (off) or more, got {options.prompt_lookup_tokens}")
+    ids = [int(i) for i in input_ids]
+    prompt_length = len(ids)
     if prompt_length == 0:
         raise InputError("cannot generate from an empty prompt")
-    limit = context_limit(getattr(model, "get_base_model", lambda: model)(), tokenizer)
+    base = getattr(model, "get_base_model", lambda: model)()
+    limit = context_limit(base, tokenizer)
     if prompt_length + num_virtual_tokens + options.max_new_tokens > limit:
         raise InputError(
             f"prompt of {prompt_length} tokens + {num_virtual_tokens} soft-prompt tokens + "
             f"{options.max_new_tokens} new tokens exceeds the model's context of {limit} tokens"
         )
     cancel = cancel or threading.Event()
-    ids = torch.tensor([list(input_ids)], dtype=torch.long, device=device)
-    criteria = StoppingCriteriaList([CancellationCriteria(cancel)])
-    if on_token is not None:
-        criteria.append(ProgressCriteria(on_token, prompt_length))
-    if options.stop_sequences:
-        criteria.append(StopSequenceCriteria(tokenizer, options.stop_sequences, prompt_length))
     config = greedy_generation_config(model, tokenizer, options)
+    eos_ids = set(config.eos_token_id or [])
+    stop_criteria = StopSequenceCriteria(tokenizer, options.stop_sequences, prompt_length) if options.stop_sequences else None
 
-    ignore_peft_position_ids_warning()
+    def should_stop(sequence: list[int]) -> bool:
+        return stop_criteria is not None and stop_criteria.hit(torch.tensor(sequence))
+
     wall_start, cpu_start = time.perf_counter(), time.process_time()
-    if cancel.is_set():
-        output = ids
-    else:
+    new_ids: list[int] = []
+    prefill_tokens = reused_tokens = forward_passes = 0
+    if not cancel.is_set():
         with torch.inference_mode():
-            output = model.generate(
-                input_ids=ids,
-                attention_mask=torch.ones_like(ids),
-                generation_config=config,
-                stopping_criteria=criteria,
-            )
+            start = prefix_cache.start(cache_key, ids, num_virtual_tokens) if prefix_cache is not None else None
+            if start is not None:
+                cache, reused, virtual_prefilled = start.cache, start.reused_tokens, False
+            elif num_virtual_tokens:
+                cache, reused, virtual_prefilled = prefill_virtual(base, model.get_prompt(batch_size=1)), 0, True
+                if prefix_cache is not None:
+                    prefix_cache.pin_virtual(cache, num_virtual_tokens)
+            else:
+                cache, reused, virtual_prefilled = new_cache(base), 0, False
+        decoded = greedy_decode(
+            base, ids, cache=cache, reused_tokens=reused, num_virtual_tokens=num_virtual_tokens,
+            virtual_prefilled=virtual_prefilled, max_new_tokens=options.max_new_tokens, eos_ids=eos_ids,
+            should_stop=should_stop, cancel=cancel, on_token=on_token, lookup_tokens=options.prompt_lookup_tokens,
+        )
+        new_ids, prefill_tokens, reused_tokens = decoded.new_ids, decoded.prefill_tokens, decoded.reused_tokens
+        forward_passes = decoded.forward_passes + (1 if virtual_prefilled else 0)
+        if prefix_cache is not None:
+            prefix_cache.store(cache_key, (ids + new_ids)[: decoded.cached_tokens], decoded.cache)
     wall, cpu = time.perf_counter() - wall_start, time.process_time() - cpu_start
 
-    new_ids = output[0, prompt_length:].tolist()
-    eos_ids = set(config.eos_token_id or [])
     if new_ids and new_ids[-1] in eos_ids:
         new_ids_for_text, ended_by_eos = new_ids[:-1], True
     else:
         new_ids_for_text, ended_by_eos = new_ids, False
     text = tokenizer.decode(new_ids_for_text, skip_special_tokens=True)
-    prompt_tail = tokenizer.decode(list(input_ids[-1:]), skip_special_tokens=True)
+    prompt_tail = tokenizer.decode(ids[-1:], skip_special_tokens=True)
     text, stopped = cut_at_stop(text, options.stop_sequences, prompt_tail)
     if stopped:
         reason = STOP_SEQUENCE
@@ -248,4 +254,7 @@ def generate(
         cpu_seconds=cpu,
         stop_reason=reason,
         token_ids=new_ids,
+        prefill_tokens=prefill_tokens,
+        reused_tokens=reused_tokens,
+        forward_passes=forward_passes,
     )

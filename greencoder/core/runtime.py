@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
-from greencoder.core.generation import GenerationOptions, GenerationResult, context_limit, generate
+from greencoder.core.generation import (
+    GenerationOptions,
+    GenerationResult,
+    context_limit,
+    generate,
+)
 from greencoder.core.model_loading import LoadedModel, ModelSettings, load_model
+from greencoder.core.prefix_cache import PrefixCache
 from greencoder.core.threads import configure_torch_threads, default_thread_count
 
 
@@ -33,17 +39,31 @@ class RuntimeInfo:
 class Runtime:
     """A base model plus optional soft prompt, ready for greedy generation."""
 
-    def __init__(self, loaded: LoadedModel, threads: int):
+    def __init__(self, loaded: LoadedModel, threads: int, prefix_cache: PrefixCache | None = None, reuse: bool = True):
         self.loaded = loaded
         self.threads = threads
+        self.prefix_cache: PrefixCache | None = (prefix_cache or PrefixCache()) if reuse else None
+        """Keys/values of recent prompts (None: every request reads its whole prompt)."""
         self._generate_lock = threading.Lock()
 
     @classmethod
-    def load(cls, settings: ModelSettings, threads: int | None = None) -> "Runtime":
+    def load(cls, settings: ModelSettings, threads: int | None = None, reuse: bool = True) -> Runtime:
         """Set the torch thread count, then load model and adapter as `settings` says."""
         count = threads or default_thread_count()
         configure_torch_threads(count)
-        return cls(load_model(settings), count)
+        return cls(load_model(settings), count, reuse=reuse)
+
+    def set_reuse(self, enabled: bool, prefix_cache: PrefixCache | None = None) -> None:
+        """Turn prefix reuse on (with a fresh or given cache) or off (dropping what is cached)."""
+        with self._generate_lock:
+            self.prefix_cache = (prefix_cache or PrefixCache()) if enabled else None
+
+    def discard_cached(self, cache_key: Hashable) -> None:
+        """Free the prefix-cache entry of `cache_key` (e.g. when its document closes); waits for a
+        running generation, which may be using the cache."""
+        with self._generate_lock:
+            if self.prefix_cache is not None:
+                self.prefix_cache.discard(cache_key)
 
     @property
     def tokenizer(self):
@@ -98,10 +118,12 @@ class Runtime:
         options: GenerationOptions | None = None,
         cancel: threading.Event | None = None,
         on_token: Callable[[int], None] | None = None,
+        cache_key: Hashable = None,
     ) -> GenerationResult:
         """Greedy continuation of `prompt` (text or token ids). One generation at a time per runtime:
         a second caller waits; servers cancel the running one first via its `cancel` event.
-        `on_token(n)` is called after each new token with the count so far."""
+        `on_token(n)` is called after each new token with the count so far. `cache_key` (e.g. the
+        document's URI) names the prefix-cache entry this request replaces; any entry may serve it."""
         ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
         with self._generate_lock:
             return generate(
@@ -113,4 +135,6 @@ class Runtime:
                 num_virtual_tokens=self.num_virtual_tokens,
                 cancel=cancel,
                 on_token=on_token,
+                prefix_cache=self.prefix_cache,
+                cache_key=cache_key,
             )

@@ -182,8 +182,13 @@ class CompletionService:
             self.cancellations.end(key, token)
 
     def forget(self, key: str) -> None:
+        """The document closed: its suggestion, rhythm and cached context go (the cache entry on the
+        generation worker, after any generation still running there)."""
         self.memory.forget(key)
         self.rhythm.forget(key)
+        runtime = self.host.runtime
+        if runtime is not None and hasattr(runtime, "discard_cached"):
+            self._executor.submit(runtime.discard_cached, key)
 
     def _generate(self, runtime, request: CursorRequest, settings: ServerSettings, token: CancelToken,
                   single_line: bool = False) -> Suggestion | None:
@@ -200,7 +205,7 @@ class CompletionService:
             text, offset = with_instruction(text, offset, request.language)
         result = complete_at(runtime, text, offset, request.language,
                              CompletionSettings(settings.max_new_tokens, settings.context_tokens, use_fim=settings.fim,
-                                                single_line=single_line), token)
+                                                single_line=single_line), token, cache_key=request.key)
         generation = result.generation
         wall, cpu = time.perf_counter() - wall_start, time.process_time() - cpu_start
         reading = session.stop(RunUsage(cpu_seconds=cpu, wall_seconds=wall, cpu_source="rusage"))

@@ -39,7 +39,7 @@ def f(n: int) -> int:
 def after_f(values):
     # the last function of the file
     return sorted(set(values))
-'''
+'''  # noqa: W293 - the whitespace-only line in f is the body cursor (_with_target finds it)
 
 _CPP_TARGET = '''
 // greencoder: bench f(3)
@@ -56,7 +56,7 @@ int f(int n) {
 int after_f(const vector<int>& values) {
     return values.empty() ? 0 : values.back();
 }
-'''
+'''  # noqa: W293 - the whitespace-only line in f is the body cursor (_with_target finds it)
 
 
 def python_source(size: int) -> BigSource:

@@ -7,15 +7,16 @@ on 2-core machines two torch threads can be many times slower than one).
 from __future__ import annotations
 
 import os
+import subprocess
 
 os.environ.setdefault("GREENCODER_THREADS", "1")
 for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach for a hub
 
-from pathlib import Path
+from pathlib import Path  # noqa: E402
 
-import pytest
+import pytest  # noqa: E402
 
 INIT_TEXT = "Generate energy-efficient code."
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +26,6 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 def run_greencoder(*args: str, cwd: Path | None = None, timeout: int = 300,
                    env_extra: dict[str, str] | None = None) -> "subprocess.CompletedProcess[str]":
     """The `greencoder` command as a user runs it (one torch thread, as everywhere in the tests)."""
-    import subprocess
     import sys
 
     env = {**os.environ, "GREENCODER_THREADS": "1", **(env_extra or {})}

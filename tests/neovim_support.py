@@ -21,7 +21,7 @@ def squares(n):
         total += i * i
     
     return total
-'''
+'''  # noqa: W293 - the indented blank line in squares is where the tests type
 PROBE = 'io.stdout:write((vim.lsp.inline_completion and vim.lsp.inline_completion.get) and "inline-ok" or "no-inline")\n'
 
 

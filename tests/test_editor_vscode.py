@@ -50,7 +50,7 @@ def squares(n):
         total += i * i
     
     return total
-'''
+'''  # noqa: W293 - the indented blank line in squares is where the test types (TYPE_LINE)
 TYPE_LINE = 9  # the blank indented line inside squares (1-based)
 MEASURE_LINE = 6  # `total = 0`
 

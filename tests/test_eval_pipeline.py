@@ -16,7 +16,7 @@ from conftest import SHARED_DATA
 from conftest import run_greencoder as run_cli
 
 pytestmark = pytest.mark.skipif(not (SHARED_DATA / "humaneval_x").is_dir(), reason="shared benchmark data missing")
-QUIET = lambda line: None  # noqa: E731
+QUIET = lambda line: None
 
 
 def lines(path: Path) -> list[dict]:

@@ -99,7 +99,7 @@ def test_only_pefts_position_ids_warning_is_silenced(tiny_runtime_with_adapter):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         tiny_runtime_with_adapter.generate(PROMPT, GenerationOptions(max_new_tokens=3))
-        warnings.warn("Token type ids are not supported for parameter efficient tuning.", UserWarning)
+        warnings.warn("Token type ids are not supported for parameter efficient tuning.", UserWarning, stacklevel=2)
     messages = [str(w.message) for w in caught]
     assert not any("Position ids are not supported" in m for m in messages)
     assert any("Token type ids are not supported" in m for m in messages)

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from conftest import INIT_TEXT
 from conftest import run_greencoder as run_cli
 from tuning_data import write_synthetic_pairs
 
-QUIET = lambda line: None  # noqa: E731 - the tuner's log sink
+QUIET = lambda line: None  # the tuner's log sink
 
 
 @pytest.fixture(scope="module")

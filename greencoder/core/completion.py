@@ -64,7 +64,7 @@ def position_to_offset(text: str, line: int, character: int) -> int:
         raise InputError(f"line {line + 1} is outside the document ({len(lines)} lines)")
     if character < 0 or character > len(lines[line]):
         raise InputError(f"column {character + 1} is outside line {line + 1} ({len(lines[line])} characters)")
-    return sum(len(l) + 1 for l in lines[:line]) + character
+    return sum(len(earlier) + 1 for earlier in lines[:line]) + character
 
 
 def starts_new_block(line_before: str, line_after: str) -> bool:
@@ -105,10 +105,10 @@ def trim_suffix_overlap(completion: str, suffix: str, multiline: bool) -> str:
                 return completion[:-k]
         return completion
     if multiline:
-        suffix_lines = [l.strip() for l in suffix.split("\n") if l.strip()][:5]
+        suffix_lines = [line.strip() for line in suffix.split("\n") if line.strip()][:5]
         lines = completion.rstrip("\n").split("\n")
         for m in range(min(len(suffix_lines), len(lines)), 0, -1):
-            if [l.strip() for l in lines[-m:]] == suffix_lines[:m]:
+            if [line.strip() for line in lines[-m:]] == suffix_lines[:m]:
                 return "\n".join(lines[:-m])
     return completion
 

@@ -126,7 +126,7 @@ def load_base_model(reference: str, device, dtype) -> tuple[Any, Any]:
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=offline)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, local_files_only=offline)
-    except Exception as exc:  # noqa: BLE001 - transformers/safetensors/tokenizers raise many types for one cause
+    except Exception as exc:  # transformers/safetensors/tokenizers raise many types for one cause
         if offline:
             raise HubUnavailableError(
                 f"model {reference!r} is not a local folder, not in the Hugging Face cache, and the hub "
@@ -214,13 +214,13 @@ def attach_soft_prompt(model, adapter: str, model_reference: str):
     else:
         try:
             config = PeftConfig.from_pretrained(adapter, local_files_only=not hub.hub_reachable()).to_dict()
-        except Exception as exc:  # noqa: BLE001 - PEFT raises several types for a missing/unreachable id
+        except Exception as exc:  # PEFT raises several types for a missing/unreachable id
             raise AdapterError(f"cannot load adapter {adapter!r} (no such folder; as a hub id: {first_line(exc)})") from exc
         source = adapter
     check_adapter_fits(config, adapter, model, model_reference)
     try:
         peft_model = PeftModel.from_pretrained(model, source, is_trainable=False)
-    except Exception as exc:  # noqa: BLE001 - safetensors/torch/peft raise many types for corrupt files
+    except Exception as exc:  # safetensors/torch/peft raise many types for corrupt files
         raise AdapterError(f"corrupt adapter: cannot load the weights in {adapter} ({first_line(exc)})") from exc
     prompt = peft_model.get_prompt_embedding_to_save(peft_model.active_adapter)
     expected = (config["num_virtual_tokens"] * config.get("num_transformer_submodules", 1), config["token_dim"])

@@ -216,11 +216,11 @@ def _restated_python(code: str, entry_point: str) -> tuple[str, list[str]] | Non
     lines = code.splitlines()
     blocks = list(_top_level_blocks(lines))
     for index, block in enumerate(blocks):
-        if _defined_name(block) == entry_point and any(l.lstrip().startswith(("def", "async def")) for l in block):
+        if _defined_name(block) == entry_point and any(line.lstrip().startswith(("def", "async def")) for line in block):
             body = _function_body(block)
             if body is None:
                 continue
-            others = [l for other in blocks[:index] + blocks[index + 1 :] for l in other]
+            others = [line for other in blocks[:index] + blocks[index + 1 :] for line in other]
             return body, others
     return None
 

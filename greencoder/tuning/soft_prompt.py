@@ -79,7 +79,7 @@ def load_soft_prompt_into(model, adapter_dir: str) -> None:
 
     try:
         weights = load_peft_weights(adapter_dir, device="cpu")
-    except Exception as exc:  # noqa: BLE001 - safetensors/torch raise several types for a bad file
+    except Exception as exc:  # safetensors/torch raise several types for a bad file
         raise AdapterError(f"cannot resume: the soft prompt in {adapter_dir} is unreadable ({first_line(exc)})") from exc
     target = soft_prompt_weights(model)
     saved = weights.get("prompt_embeddings")

@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from greencoder import __version__
 from greencoder.core import hub
 from greencoder.core.errors import InputError
 from greencoder.core.model_loading import load_base_model, resolve_device, resolve_dtype

@@ -21,7 +21,6 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from greencoder.core.meters._background_process import interrupt, last_stderr_line
 from greencoder.core.meters.base import (

@@ -125,7 +125,7 @@ def _named(name: str, factories: Mapping[str, MeterFactory], busy_seconds: float
     try:
         meter = factories[name]()
         reading = meter.validate(busy_seconds)
-    except Exception as exc:  # noqa: BLE001 - reported in one line; --debug shows the chain
+    except Exception as exc:  # reported in one line; --debug shows the chain
         raise MeterError(f"energy meter {name!r} cannot be used here: {_one_line(exc)}") from exc
     return SelectedMeter(meter, (), reading)
 

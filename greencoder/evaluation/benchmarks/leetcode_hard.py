@@ -212,7 +212,7 @@ def _cut_signature(language: str, starter: str, method: str, task_id: str) -> tu
         pattern = re.compile(rf"^\s*def\s+{re.escape(method)}\s*\(")
     else:
         pattern = re.compile(rf"\b{re.escape(method)}\s*\(")
-    for number, line in enumerate(lines):
+    for number, line in enumerate(lines):  # noqa: B007 - the header's line number, read after the loop
         if pattern.search(line):
             break
     else:

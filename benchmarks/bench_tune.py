@@ -411,7 +411,7 @@ def main() -> None:
         print(f"   bare PEFT loop                                      {bare:9.2f} examples/s (median)")
         print(f"   ratio greencoder/bare {ratio:.3f}   (target >= {TARGET_RATIO})   {'PASS' if ratio >= TARGET_RATIO else 'FAIL'}")
         losses_agree = all(abs(g["loss"] - b["loss"]) <= 1e-3 * max(1.0, abs(b["loss"]))
-                           for g, b in zip(runs["greencoder"], runs["bare"]))
+                           for g, b in zip(runs["greencoder"], runs["bare"], strict=True))
         print(f"   same maths: per-round training losses {'agree' if losses_agree else 'DIFFER (the two do not do the same work)'}")
 
         if not args.no_memory:

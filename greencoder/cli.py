@@ -209,7 +209,7 @@ def measure(files: tuple[Path, ...], call: str, function: str | None, language: 
     protocol = MeasurementProtocol(runs=runs, min_seconds=min_seconds, cooldown_seconds=cooldown,
                                    baseline_seconds=baseline_seconds, alpha=alpha)
     measurements = []
-    for file, source, lang in zip(files, sources, languages):
+    for file, source, lang in zip(files, sources, languages, strict=True):
         with tqdm(total=runs, desc=file.name, unit="run", file=sys.stderr, disable=None, leave=False) as bar:
             def progress(stage: str, done: int, total: int, bar=bar) -> None:
                 bar.set_postfix_str(stage)

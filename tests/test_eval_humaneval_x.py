@@ -83,7 +83,7 @@ def test_tasks_follow_the_records(tasks, language):
     records = raw_records(language)
     loaded = list(tasks[language].values())
     assert len(loaded) == len(records) == 164
-    for task, record in zip(loaded, records):
+    for task, record in zip(loaded, records, strict=True):
         assert task.benchmark == "humaneval-x" and task.language == language
         assert task.task_id == record["task_id"] and task.task_id.startswith(PREFIX[language] + "/")
         assert task.signature == record["prompt"]  # byte for byte
@@ -288,7 +288,7 @@ def test_cpp_workload_survives_optimisation(tasks, checker):
 def _run_all(function, items) -> dict[str, str]:
     with ThreadPoolExecutor(max_workers=2) as pool:
         outcomes = list(pool.map(function, items))
-    return {task.task_id: outcome for task, outcome in zip(items, outcomes) if outcome != "ok"}
+    return {task.task_id: outcome for task, outcome in zip(items, outcomes, strict=True) if outcome != "ok"}
 
 
 @pytest.mark.slow

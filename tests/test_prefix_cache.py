@@ -26,7 +26,7 @@ def _source_file() -> str:
     import json
 
     with gzip.open(SHARED_DATA / "humaneval_x" / "humaneval_python.jsonl.gz", "rt", encoding="utf-8") as rows:
-        problems = [json.loads(line) for _, line in zip(range(5), rows)]
+        problems = [json.loads(line) for _, line in zip(range(5), rows, strict=False)]
     return "".join(p["prompt"] + p["canonical_solution"] + "\n" for p in problems)
 
 

@@ -137,7 +137,7 @@ def test_window_start_moves_in_large_steps_while_typing(tiny_runtime):
         assert len(context.input_ids) <= 200
         starts.append(_kept_start(prefix, context.prefix))
         if previous_ids is not None:
-            shared.append(next((i for i, (a, b) in enumerate(zip(previous_ids, context.input_ids)) if a != b),
+            shared.append(next((i for i, (a, b) in enumerate(zip(previous_ids, context.input_ids, strict=False)) if a != b),
                                min(len(previous_ids), len(context.input_ids))))
         previous_ids = context.input_ids
     moves = [b - a for a, b in itertools.pairwise(starts) if b != a]

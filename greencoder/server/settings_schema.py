@@ -49,7 +49,7 @@ def vscode_property(info: SettingInfo) -> dict[str, Any]:
     if spec.choices:
         prop["enum"] = list(spec.choices)
     bounds = ("exclusiveMinimum", "exclusiveMaximum") if spec.exclusive else ("minimum", "maximum")
-    for key, value in zip(bounds, (spec.low, spec.high)):
+    for key, value in zip(bounds, (spec.low, spec.high), strict=True):
         if value is not None:
             prop[key] = _json_number(value)
     prop["markdownDescription"] = spec.description + (" Changing it reloads the model." if spec.reloads_model else "")

@@ -57,7 +57,7 @@ def is_not_supported(nvml: Any, exc: BaseException) -> bool:
 
 def trapezoid(samples: list[tuple[float, float]]) -> float:
     """Joules from (seconds, watts) samples in time order, by the trapezoid rule."""
-    return sum((t1 - t0) * (w0 + w1) / 2 for (t0, w0), (t1, w1) in zip(samples, samples[1:]))
+    return sum((t1 - t0) * (w0 + w1) / 2 for (t0, w0), (t1, w1) in zip(samples, samples[1:], strict=False))
 
 
 class NvmlMeter:

@@ -51,7 +51,7 @@ def key_line(stderr: str, limit: int = 200) -> str:
     lines = [line.strip() for line in raw_lines]
     if not lines:
         return ""
-    for raw_line, line in zip(raw_lines, lines):
+    for raw_line, line in zip(raw_lines, lines, strict=True):
         if raw_line[0].isspace():  # quoted source: a traceback's `raise ValueError("error: ...")`
             continue
         if "error:" in line or line.startswith("Exception in thread") or "Assertion" in line:

@@ -425,10 +425,10 @@ def _typed_cases(task: Task) -> tuple[list[tuple], tuple, list[tuple[int, list[A
     params = [parse_type(task.language, param["type"]) for param in task.meta["params"]]
     returns = parse_type(task.language, task.meta["returns"])
     cases = []
-    for index, case in zip(task.meta["test_indices"], task.meta["test_cases"]):
+    for index, case in zip(task.meta["test_indices"], task.meta["test_cases"], strict=True):
         values = _case_values(task, case)
         where = f"LeetCode {task.task_id} test case {index}"
-        for value, kind in zip(values, params):
+        for value, kind in zip(values, params, strict=True):
             _check_value(value, kind, where)
         _check_value(case["expected"], returns, where + " (expected)")
         cases.append((index, values, case["expected"]))
@@ -570,7 +570,7 @@ def _cpp_driver(task: Task, runnable: bool = True) -> str:
              _cpp_solve_signature(task, params, returns) + ";", "", "int greencoder_test_main() {"]
     for index, values, expected in cases:
         lines.append("    {")
-        for position, (value, kind) in enumerate(zip(values, params)):
+        for position, (value, kind) in enumerate(zip(values, params, strict=True)):
             lines.append(f"        {cpp_type(kind)} greencoder_a{position} = {cpp_literal(value, kind)};")
         if mode == "grid_layout":
             lines.append("        const auto greencoder_edges = greencoder_a1;")
@@ -856,7 +856,7 @@ def _java_driver(task: Task) -> str:
     for slot, (index, values, _expected) in enumerate(cases):
         lines.append("")
         lines.append(f"    private static void greencoderCase{slot}() {{")
-        for position, (value, kind) in enumerate(zip(values, params)):
+        for position, (value, kind) in enumerate(zip(values, params, strict=True)):
             lines.append(f"        {java_type(kind)} a{position} = {java_literal(value, kind)};")
         if mode == "grid_layout":
             lines.append("        Object edges = greencoderGeneric(a1);")
@@ -969,13 +969,13 @@ def _python_check(task: Task) -> str:
     method, mode = task.meta["method"], task.meta["compare"]
     names = [param["name"] for param in task.meta["params"]]
     lines = [_PYTHON_HELPERS, "def check(solution_class):"]
-    for index, case in zip(task.meta["test_indices"], task.meta["test_cases"]):
+    for index, case in zip(task.meta["test_indices"], task.meta["test_cases"], strict=True):
         arguments = [repr(value) for value in case["args"]]
         arguments += [f"{name}={value!r}" for name, value in case["kwargs"].items()]
         call = f"solution_class().{method}({', '.join(arguments)})"
         expected = repr(case["expected"])
         if mode == "grid_layout":
-            values = dict(zip(names, case["args"])) | case["kwargs"]
+            values = dict(zip(names, case["args"], strict=False)) | case["kwargs"]
             lines.append(f"    _greencoder_expect_grid_layout({index}, {values[names[0]]!r}, {values[names[1]]!r}, "
                          f"{call}, {expected})")
         elif mode == "unordered":

@@ -348,7 +348,8 @@ def throughput(args, scratch: str) -> tuple[dict, dict]:
         print(f"   round {round_index + 1} ({first} first): greencoder {g['rate']:8.2f} | bare {b['rate']:8.2f}"
               f" | ratio {g['rate'] / b['rate']:.3f} | train loss {g['loss']:.6f} vs {b['loss']:.6f}")
     info = {"steps": runs["bare"][0]["steps"], "examples": runs["bare"][0]["examples"],
-            "device": str(greencoder.device), "dtype": str(greencoder.tuner.accelerator.unwrap_model(greencoder.tuner.model).get_base_model().dtype),
+            "device": str(greencoder.device),
+            "dtype": str(greencoder.tuner.accelerator.unwrap_model(greencoder.tuner.model).get_base_model().dtype),
             "virtual_tokens": bare.virtual_tokens, "parameters": sum(p.numel() for p in bare.model.get_base_model().parameters())}
     return runs, info
 

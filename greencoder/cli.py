@@ -66,9 +66,11 @@ def model_options(function):
     """Options every model-using command shares, so they read the same everywhere."""
     for option in reversed(
         [
-            click.option("--model", "model", default=None, help="Hugging Face model id or local folder (default: Qwen/Qwen2.5-Coder-0.5B)."),
+            click.option("--model", "model", default=None,
+                         help="Hugging Face model id or local folder (default: Qwen/Qwen2.5-Coder-0.5B)."),
             click.option("--adapter", default=None, help="Efficiency soft prompt: a PEFT prompt-tuning adapter folder."),
-            click.option("--device", default="auto", show_default=True, help="auto (CUDA, then an Apple GPU, then the CPU), cpu, cuda, cuda:N or mps."),
+            click.option("--device", default="auto", show_default=True,
+                         help="auto (CUDA, then an Apple GPU, then the CPU), cpu, cuda, cuda:N or mps."),
             click.option("--dtype", default="auto", show_default=True, help="auto (bf16 on GPU, fp32 on CPU), float32, bfloat16, float16."),
         ]
     ):
@@ -99,7 +101,8 @@ def prepare_threads(threads: int | None) -> int:
 @click.option("--column", "column", type=click.IntRange(min=1), required=True, help="Cursor column, 1-based, in characters.")
 @click.option("--language", default=None, help="python, cpp or java (default: from the file extension).")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--context-tokens", type=click.IntRange(min=16), default=1024, show_default=True, help="Token budget for the text around the cursor.")
+@click.option("--context-tokens", type=click.IntRange(min=16), default=1024, show_default=True,
+              help="Token budget for the text around the cursor.")
 @click.option("--no-fim", is_flag=True, help="Ignore the text after the cursor even if the model can fill in the middle.")
 @click.option("--json", "as_json", is_flag=True, help="Print the completion and its cost as JSON.")
 @model_options
@@ -166,12 +169,16 @@ def make_tiny_model_command(directory: Path, force: bool, no_fim: bool, seed: in
 @click.option("--function", "function", default=None, help="Function the call exercises; checked to exist in each file.")
 @click.option("--language", default=None, help="python, cpp or java (default: from the file extension).")
 @click.option("--runs", type=click.IntRange(min=1), default=10, show_default=True, help="Measured runs per program.")
-@click.option("--min-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="Each run repeats the call for at least this long.")
+@click.option("--min-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="Each run repeats the call for at least this long.")
 @click.option("--cooldown", type=click.FloatRange(min=0), default=5.0, show_default=True, help="Seconds of rest before each run.")
-@click.option("--baseline-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True, help="Idle baseline length (hardware meters only).")
-@click.option("--alpha", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.005, show_default=True, help="Significance level of the Mann-Whitney U test.")
+@click.option("--baseline-seconds", type=click.FloatRange(min=0), default=5.0, show_default=True,
+              help="Idle baseline length (hardware meters only).")
+@click.option("--alpha", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=0.005, show_default=True,
+              help="Significance level of the Mann-Whitney U test.")
 @click.option("--meter", default="auto", show_default=True, help="auto, rapl, perf, nvml, powermetrics or estimate.")
-@click.option("--watts-per-core", type=click.FloatRange(min=0, min_open=True), default=None, help="Power per busy core for the estimate (default: GREENCODER_WATTS_PER_CORE, else 12 W).")
+@click.option("--watts-per-core", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Power per busy core for the estimate (default: GREENCODER_WATTS_PER_CORE, else 12 W).")
 @click.option("--memory-mib", type=click.IntRange(min=16), default=1024, show_default=True, help="Memory limit of the measured program.")
 @click.option("--cxx-flags", default="-std=c++17 -O0", show_default=True, help="g++ flags (the paper's by default).")
 @click.option("--unsafe-no-sandbox", is_flag=True, help="Run even where no sandbox is available (the program can touch your files).")
@@ -246,7 +253,8 @@ def measure(files: tuple[Path, ...], call: str, function: str | None, language: 
 @click.option("--negatives", type=click.IntRange(min=1), default=4, help="At most K inefficient programs per anchor and step.")
 @click.option("--max-length", type=click.IntRange(min=8), default=512, help="Tokens kept of each text.")
 @click.option("--seed", type=int, default=0)
-@click.option("--virtual-tokens", type=click.IntRange(min=1), default=None, help="Soft-prompt length (default: the init text's token count).")
+@click.option("--virtual-tokens", type=click.IntRange(min=1), default=None,
+              help="Soft-prompt length (default: the init text's token count).")
 @click.option("--init-text", default="Generate energy-efficient code.", help="Text whose embedding the soft prompt starts from.")
 @click.option("--margin", type=click.FloatRange(min=0), default=0.05, help="Triplet margin.")
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=0.07, help="InfoNCE temperature.")
@@ -309,7 +317,8 @@ def _split_list(values: tuple[str, ...], allowed: tuple[str, ...], option: str) 
 @click.option("--language", "languages", multiple=True, help="cpp, java, python (repeatable or comma-separated; default: all).")
 @click.option("--data", "data", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder holding humaneval_x/ and leetcode_hard/ (e.g. ../shared/data).")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Results folder (resumed if it exists).")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Results folder (resumed if it exists).")
 @click.option("--measure", is_flag=True, help="Also measure energy and time of tasks correct in baseline and variant.")
 @click.option("--generations", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Score generations produced elsewhere (a generations.jsonl) instead of generating.")

@@ -26,7 +26,8 @@ LEDGER = "greencoder/ledger"
 def capabilities() -> types.ClientCapabilities:
     return types.ClientCapabilities(
         window=types.WindowClientCapabilities(work_done_progress=True),
-        workspace=types.WorkspaceClientCapabilities(configuration=True, did_change_configuration=types.DidChangeConfigurationClientCapabilities()),
+        workspace=types.WorkspaceClientCapabilities(
+            configuration=True, did_change_configuration=types.DidChangeConfigurationClientCapabilities()),
         text_document=types.TextDocumentClientCapabilities(
             inline_completion=types.InlineCompletionClientCapabilities(),
             completion=types.CompletionClientCapabilities()),

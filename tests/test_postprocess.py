@@ -62,7 +62,8 @@ PY_BODY = """    balance = 0
 
 PY_TAILS = {
     "main block": '\n\nif __name__ == "__main__":\n    import doctest\n    doctest.testmod()\n    print(below_zero([1, 2, -4, 5]))\n',
-    "prints and asserts": "\n\nprint(below_zero([1, 2, 3]))\nprint(below_zero([1, 2, -4, 5]))\nassert below_zero([1, -2]) == True\nassert not below_zero([])\n",
+    "prints and asserts": "\n\nprint(below_zero([1, 2, 3]))\nprint(below_zero([1, 2, -4, 5]))\n"
+    "assert below_zero([1, -2]) == True\nassert not below_zero([])\n",
     "prose": "\n\nExplanation:\nThe function keeps a running balance, and it returns True as soon as the balance is negative.\n"
     "Time complexity: O(n), where n = len(operations).\n",
     "unrelated function": "\n\ndef above_zero(operations: List[int]) -> bool:\n    return sum(operations) > 0\n",
@@ -70,7 +71,8 @@ PY_TAILS = {
     # Top-level names that equal the body's parameter and local (`operations`, `balance`) are test
     # data, not helpers; keeping them would block on stdin.
     "stdin test data": "\n\noperations = list(map(int, input().split()))\nbalance = below_zero(operations)\nprint(balance)\n",
-    "test-only import": '\n\nimport pytest\n\n\n@pytest.mark.parametrize("ops", [[1], [-1]])\ndef test_ops(ops):\n    assert below_zero(ops) == (ops[0] < 0)\n',
+    "test-only import": '\n\nimport pytest\n\n\n@pytest.mark.parametrize("ops", [[1], [-1]])\n'
+    'def test_ops(ops):\n    assert below_zero(ops) == (ops[0] < 0)\n',
     "second definition": "\n\n# A shorter version:\ndef below_zero(operations: List[int]) -> bool:\n    return min(operations) < 0\n",
     "closing fence and prose": "```\n\nThis solution iterates over the operations once; it's O(n).\n",
 }
@@ -333,7 +335,8 @@ JAVA_MAIN = """
         System.out.println(s.countPrimes(Arrays.asList(2, 3, 4)) + " primes }");
     }"""
 JAVA_AFTER_CLASS = {
-    "public class Main": '\n\npublic class Main {\n    public static void main(String[] args) {\n        System.out.println(new Solution().countPrimes(Arrays.asList(5)));\n    }\n}\n',
+    "public class Main": '\n\npublic class Main {\n    public static void main(String[] args) {\n'
+    '        System.out.println(new Solution().countPrimes(Arrays.asList(5)));\n    }\n}\n',
     "second class Solution": "\n\nclass Solution {\n    public int countPrimes(List<Integer> numbers) {\n        return 0;\n    }\n}\n",
     "prose": "\n```\n\nThe method counts primes; isPrime() checks each number { in O(sqrt n) }.\n",
 }
@@ -468,8 +471,10 @@ def java_main_then_class_main(task: dict) -> str:
 def restate(task: dict) -> str:
     """The whole prompt + solution again inside a fence (with a main for C++/Java), then prose."""
     language = LANGUAGE[task["task_id"].split("/")[0]]
-    tail = {"python": "", "cpp": "int main(){ return 0; }\n", "java": "public class Main {\n    public static void main(String[] a) {}\n}\n"}
-    return f"```{language}\n{task['prompt']}{task['canonical_solution']}\n{tail[language]}```\n\nExplanation: it's {{simple}}.\n"
+    tail = {"python": "", "cpp": "int main(){ return 0; }\n",
+            "java": "public class Main {\n    public static void main(String[] a) {}\n}\n"}
+    return (f"```{language}\n{task['prompt']}{task['canonical_solution']}\n{tail[language]}```\n\n"
+            "Explanation: it's {simple}.\n")
 
 
 LANGUAGE = {"Python": "python", "CPP": "cpp", "Java": "java"}
@@ -491,7 +496,9 @@ JUNK = {
     "CPP/55": restate,
     "Java/0": java_main_then_class_main,
     # a second class Solution (duplicate class if kept)
-    "Java/116": after_solution("\n\nclass Solution {\n    public List<Integer> sortArray(List<Integer> arr) {\n        return arr;\n    }\n}\n"),
+    "Java/116": after_solution(
+        "\n\nclass Solution {\n    public List<Integer> sortArray(List<Integer> arr) {\n        return arr;\n    }\n}\n"
+    ),
     "Java/55": restate,
 }
 

@@ -72,7 +72,8 @@ def test_virtual_token_count_is_configurable(tiny_model_dir):
     from greencoder.tuning.soft_prompt import INIT_TEXT, init_text_token_count, prompt_tuning_config
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
-    assert prompt_tuning_config(str(tiny_model_dir), tokenizer).num_virtual_tokens == init_text_token_count(tokenizer) == len(tokenizer(INIT_TEXT)["input_ids"])
+    assert (prompt_tuning_config(str(tiny_model_dir), tokenizer).num_virtual_tokens
+            == init_text_token_count(tokenizer) == len(tokenizer(INIT_TEXT)["input_ids"]))
     assert prompt_tuning_config(str(tiny_model_dir), tokenizer, virtual_tokens=20).num_virtual_tokens == 20
 
 

@@ -39,7 +39,8 @@ def test_infonce_by_hand_and_its_gradient_direction():
     loss = info_nce(a, p, n, owner, 0.1)
     terms = []
     for i in range(2):
-        logits = [F.cosine_similarity(a[i], p[i], dim=0) / 0.1] + [F.cosine_similarity(a[i], n[j], dim=0) / 0.1 for j in range(len(owner)) if owner[j] == i]
+        logits = [F.cosine_similarity(a[i], p[i], dim=0) / 0.1] + [F.cosine_similarity(a[i], n[j], dim=0) / 0.1
+                                                                for j in range(len(owner)) if owner[j] == i]
         terms.append(-torch.log_softmax(torch.stack(logits), 0)[0])
     assert loss.item() == pytest.approx(torch.stack(terms).mean().item(), rel=1e-6)
     # Moving the anchors towards their positives lowers the loss.

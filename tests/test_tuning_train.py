@@ -242,7 +242,8 @@ def test_cli_bad_input_is_one_line(case, tiny_model_dir, tiny_adapter_dir, pairs
 
 
 def test_progress_bar_and_summary(tiny_model_dir, pairs_file, tmp_path):
-    result = run_cli(*[a for a in cli_args(tiny_model_dir, pairs_file, tmp_path / "out", 1) if a != "--no-progress"], "--progress", cwd=tmp_path)
+    result = run_cli(*[a for a in cli_args(tiny_model_dir, pairs_file, tmp_path / "out", 1) if a != "--no-progress"],
+                     "--progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "epoch 1/1" in result.stderr and "ex_s=" in result.stderr and "loss=" in result.stderr
     assert "best epoch: 1" in result.stdout and "separation" in result.stdout

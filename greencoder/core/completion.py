@@ -136,7 +136,8 @@ def complete_at(
     multiline = starts_new_block(line_before, line_after) and not settings.single_line
     budget = min(settings.context_tokens, runtime.context_tokens - settings.max_new_tokens - runtime.num_virtual_tokens)
     if budget < MIN_CONTEXT_BUDGET:
-        raise InputError(f"max_new_tokens={settings.max_new_tokens} leaves no room for context in the model's {runtime.context_tokens} tokens")
+        raise InputError(f"max_new_tokens={settings.max_new_tokens} leaves no room for context in the model's "
+                         f"{runtime.context_tokens} tokens")
     context = editor_context(
         runtime.tokenizer, prefix, suffix, budget, runtime.leading_special_ids, settings.suffix_share, settings.use_fim,
         settings.fim_layout, settings.window_step_chars,

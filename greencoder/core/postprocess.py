@@ -120,7 +120,8 @@ def _defined_name(block: list[str]) -> str | None:
         stripped = line.strip()
         if stripped.startswith("@"):
             continue
-        match = re.match(r"(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)", stripped) or re.match(r"([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)", stripped)
+        match = (re.match(r"(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)", stripped)
+                 or re.match(r"([A-Za-z_]\w*)\s*(?::[^=]*)?=(?!=)", stripped))
         return match.group(1) if match else None
     return None
 

@@ -48,7 +48,8 @@ def plot_energy_ratios(table: Table5, path: Path) -> Path:
         if ratios:
             axes.boxplot([ratios], positions=[index], widths=0.5, showfliers=False)
         other = [r for r in ratios if r not in significant]
-        axes.scatter([index] * len(other), other, facecolors="none", edgecolors="grey", s=18, label="not significant" if index == 0 else None)
+        axes.scatter([index] * len(other), other, facecolors="none", edgecolors="grey", s=18,
+                     label="not significant" if index == 0 else None)
         axes.scatter([index] * len(significant), significant, color="tab:green", s=18, label="significant" if index == 0 else None)
     axes.axhline(100, color="black", linewidth=0.8, linestyle="--")
     axes.set_xticks(range(len(table.variants)), table.variants)

@@ -42,7 +42,8 @@ def tokenize_entries(
     tokenized, cursor = [], 0
     for entry in entries:
         count = len(entry.inefficient)
-        tokenized.append(TokenizedEntry(list(ids[cursor]), list(ids[cursor + 1]), tuple(list(i) for i in ids[cursor + 2 : cursor + 2 + count])))
+        tokenized.append(TokenizedEntry(list(ids[cursor]), list(ids[cursor + 1]),
+                                        tuple(list(i) for i in ids[cursor + 2 : cursor + 2 + count])))
         cursor += 2 + count
     return tokenized
 

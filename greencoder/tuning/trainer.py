@@ -174,7 +174,8 @@ class Tuner:
         warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
         from accelerate import Accelerator
 
-        self.accelerator = Accelerator(cpu=settings.device.strip().lower() == "cpu", gradient_accumulation_steps=settings.gradient_accumulation)
+        self.accelerator = Accelerator(cpu=settings.device.strip().lower() == "cpu",
+                                       gradient_accumulation_steps=settings.gradient_accumulation)
         self.is_main = self.accelerator.is_main_process
         self.prepared = False
 

@@ -177,6 +177,7 @@ def cli_evaluate(model: Path, out: Path, *extra: str) -> list[str]:
             "--max-new-tokens", "40", "--device", "cpu", "--no-progress", *extra]
 
 
+@pytest.mark.slow  # ~30 s: the default suite keeps to its 12-minute budget
 def test_killed_evaluation_resumes_without_losing_or_repeating_lines(tiny_model_dir, tmp_path):
     killed = tmp_path / "killed"
     env = {**os.environ, "GREENCODER_THREADS": "1"}

@@ -177,6 +177,7 @@ def cli_args(model_dir: Path, pairs_file: Path, out: Path, epochs: int) -> list[
             "--validation-fraction", "0.25", "--device", "cpu", "--no-progress"]
 
 
+@pytest.mark.slow  # 20-30 s each: the default suite keeps to its 12-minute budget
 def test_cli_killed_mid_run_resumes_to_the_same_adapter(tiny_model_dir, pairs_file, tmp_path):
     """SIGKILL during epoch 2, run the same command again: it continues after epoch 1 and ends
     with the adapter an uninterrupted run makes."""
@@ -208,6 +209,7 @@ def test_cli_killed_mid_run_resumes_to_the_same_adapter(tiny_model_dir, pairs_fi
     assert not list(killed.glob("*.partial")) and not list((killed / "state").glob("*.partial"))
 
 
+@pytest.mark.slow  # 20-30 s each: the default suite keeps to its 12-minute budget
 def test_cli_refuses_to_resume_with_other_settings(tiny_model_dir, pairs_file, tmp_path):
     out = tmp_path / "run"
     assert run_cli(*cli_args(tiny_model_dir, pairs_file, out, 1), cwd=tmp_path).returncode == 0
@@ -250,6 +252,7 @@ def test_progress_bar_and_summary(tiny_model_dir, pairs_file, tmp_path):
     assert str(tmp_path / "out" / "epoch-1") in result.stdout
 
 
+@pytest.mark.slow  # 20-30 s each: the default suite keeps to its 12-minute budget
 def test_two_processes_train_like_one_with_the_combined_batch(tiny_model_dir, tmp_path):
     """Data-parallel run through torchrun (what `accelerate launch --multi_gpu` starts on GPUs):
     two CPU processes with batches of 4 reach the soft prompt one process reaches with batches of
@@ -322,6 +325,7 @@ def test_cuda_asked_for_without_a_gpu_is_one_line(tiny_model_dir, pairs_file, tm
     assert result.returncode == 1 and "no CUDA GPU" in one_error_line(result.stderr)
 
 
+@pytest.mark.slow  # 20-30 s each: the default suite keeps to its 12-minute budget
 def test_bf16_model_trains_a_float32_prompt(tiny_model_dir, pairs_file, tmp_path):
     """The GPU recipe (base model in bf16, soft prompt in float32), exercised on the CPU."""
     from greencoder.tuning.soft_prompt import soft_prompt_weights

@@ -287,12 +287,14 @@ def sample_results(tasks, checker):
     return run_all(jobs)
 
 
+@pytest.mark.slow  # sandboxed LeetCode sample, ~1 min: the default suite keeps to its 12-minute budget; CI runs it after
 @pytest.mark.parametrize("language,task_id", [(lang, i) for lang, ids in SAMPLE.items() for i in ids])
 def test_canonical_sample_passes(sample_results, language, task_id):
     result = sample_results[("canonical", language, task_id)]
     assert result.status == "ok", result.reason
 
 
+@pytest.mark.slow  # sandboxed LeetCode sample, ~1 min: the default suite keeps to its 12-minute budget; CI runs it after
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_wrong_answer_names_the_first_failing_case(sample_results, language):
     # 3003's test case 2 ("accca", k = 2) is the first whose answer is 3.
@@ -301,12 +303,14 @@ def test_a_wrong_answer_names_the_first_failing_case(sample_results, language):
     assert "test case 2: expected 3, got 4" in result.reason
 
 
+@pytest.mark.slow  # sandboxed LeetCode sample, ~1 min: the default suite keeps to its 12-minute budget; CI runs it after
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_never_ending_solution_times_out(sample_results, language):
     result = sample_results[("never-ends", language)]
     assert result.status == "timeout", result.reason
 
 
+@pytest.mark.slow  # sandboxed LeetCode sample, ~1 min: the default suite keeps to its 12-minute budget; CI runs it after
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_any_valid_grid_layout_is_accepted_and_an_invalid_one_is_not(tasks, sample_results, language):
     assert any(len(case["expected"][0]) > 1 for case in tasks[language]["3311"].meta["test_cases"])  # mirroring shows
@@ -316,12 +320,14 @@ def test_any_valid_grid_layout_is_accepted_and_an_invalid_one_is_not(tasks, samp
     assert rejected.status == "wrong_answer" and "a valid grid layout such as" in rejected.reason
 
 
+@pytest.mark.slow  # sandboxed LeetCode sample, ~1 min: the default suite keeps to its 12-minute budget; CI runs it after
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_3435_accepts_any_order(sample_results, language):
     result = sample_results[("reversed-list", language)]
     assert result.status == "ok", result.reason
 
 
+@pytest.mark.slow  # sandboxed LeetCode sample, ~1 min: the default suite keeps to its 12-minute budget; CI runs it after
 def test_documented_python_failures_fail_for_their_reason(sample_results):
     result = sample_results[("known-failure", "python", "3398")]
     assert result.status == "wrong_answer" and "test case 0: expected 3, got 2" in result.reason

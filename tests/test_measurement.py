@@ -49,6 +49,7 @@ def figure3_pair() -> tuple[str, str]:
     return inefficient, efficient
 
 
+@pytest.mark.slow  # the default suite keeps to its 12-minute budget; CI runs it after
 def test_figure3_efficient_is_prime_uses_significantly_less_energy(sandbox):
     inefficient, efficient = figure3_pair()
     protocol = MeasurementProtocol(runs=10, min_seconds=0.5, cooldown_seconds=0)

@@ -68,8 +68,20 @@ async def test_cancel_request_answers_request_cancelled_and_stops_the_model(clie
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=request_id))
     with pytest.raises(JsonRpcRequestCancelled):
         await asyncio.wait_for(asyncio.wrap_future(future), timeout=60)
-    ledger = await until_ledger(client, lambda ledger: ledger["cancelled"] == 1)
-    assert ledger["completions"] == 1 and ledger["completionTokens"] < 1000  # stopped long before 2000 tokens
+    await finished_generations_stay_short(client)
+
+
+async def finished_generations_stay_short(client, line: int = 5) -> dict:
+    """Ask once more (a new context, few tokens): generations run one at a time, so once this one is
+    charged, a cancelled one has been charged before it. Had the cancelled request kept the model
+    going, it would have charged up to 2000 tokens; cancelled before it began, it charged nothing."""
+    configure(client, maxNewTokens=4)
+    insert(client, URI, 50, 0, 0, "\n")
+    after = await client.text_document_inline_completion_async(inline_params(line=line))
+    assert len(after.items) == 1
+    ledger = await until_ledger(client, lambda ledger: ledger["completions"] - ledger["cancelled"] == 1)
+    assert ledger["cancelled"] <= 1 and ledger["completionTokens"] < 1000
+    return ledger
 
 
 @pytest.mark.asyncio
@@ -81,8 +93,8 @@ async def test_a_newer_request_supersedes_the_running_one_with_request_cancelled
     with pytest.raises(JsonRpcRequestCancelled, match="superseded"):
         await first
     assert len(second.items) == 1
-    ledger = await until_ledger(client, lambda ledger: ledger["completions"] == 2)
-    assert ledger["cancelled"] == 1 and ledger["completionTokens"] < 1000
+    ledger = await until_ledger(client, lambda ledger: ledger["completions"] - ledger["cancelled"] == 1)
+    assert ledger["cancelled"] <= 1 and ledger["completionTokens"] < 1000
 
 
 @pytest.mark.asyncio
@@ -92,8 +104,7 @@ async def test_an_edit_cancels_the_running_generation_of_that_document(client):
     insert(client, URI, 2, 0, 0, "import os\n")
     with pytest.raises(JsonRpcRequestCancelled, match="document changed"):
         await asyncio.wait_for(running, timeout=60)
-    ledger = await until_ledger(client, lambda ledger: ledger["cancelled"] == 1)
-    assert ledger["completionTokens"] < 1000
+    await finished_generations_stay_short(client, line=6)
 
 
 @pytest.mark.asyncio
@@ -178,8 +189,9 @@ async def test_the_threads_setting_holds_in_the_generating_thread(tiny_model_dir
 
 PERCENT_URIS = [
     "file:///c%3A/Users/dev/primes.py",  # VS Code on Windows
-    "file:///tmp/greencoder-test/my%20code/primes.py",
-    "file:///tmp/greencoder-test/J%C3%A9r%C3%B4me/primes.py",
+    # the default suite keeps to its 12-minute budget; CI runs these after it
+    pytest.param("file:///tmp/greencoder-test/my%20code/primes.py", marks=pytest.mark.slow),
+    pytest.param("file:///tmp/greencoder-test/J%C3%A9r%C3%B4me/primes.py", marks=pytest.mark.slow),
 ]
 
 

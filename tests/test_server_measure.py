@@ -132,6 +132,7 @@ JAVA = ("public class Sums {\n    // greencoder: bench Sums.sumTo(20000)\n    st
     ("cpp", CPP, "file:///tmp/greencoder-test/sums.cpp", "sum_to"),
     ("java", JAVA, "file:///tmp/greencoder-test/Sums.java", "sumTo"),
 ])
+@pytest.mark.slow  # the default suite keeps to its 12-minute budget; CI runs it after
 async def test_cpp_and_java_functions_are_measured_too(client, language, source, uri, name):
     open_document(client, uri, source, language)
     started = await client.workspace_execute_command_async(types.ExecuteCommandParams(

@@ -101,6 +101,7 @@ def parse_frames_partial(data: bytes) -> list[dict]:
     return [json.loads(rest[:length])] if len(rest) >= length else []
 
 
+@pytest.mark.slow  # the default suite keeps to its 12-minute budget; CI runs it after
 @pytest.mark.asyncio
 async def test_settings_pulled_with_workspace_configuration(tiny_model_dir):
     client, _ = await start(tiny_model_dir)

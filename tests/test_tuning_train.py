@@ -243,6 +243,7 @@ def test_cli_bad_input_is_one_line(case, tiny_model_dir, tiny_adapter_dir, pairs
         assert (tmp_path / "out" / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.slow  # the default suite keeps to its 12-minute budget; CI runs it after
 def test_progress_bar_and_summary(tiny_model_dir, pairs_file, tmp_path):
     result = run_cli(*[a for a in cli_args(tiny_model_dir, pairs_file, tmp_path / "out", 1) if a != "--no-progress"],
                      "--progress", cwd=tmp_path)

@@ -118,6 +118,7 @@ def test_cli_with_adapter_reports_virtual_tokens(tiny_model_dir, tiny_adapter_di
     assert report["adapter"] == str(tiny_adapter_dir)
 
 
+@pytest.mark.slow  # the default suite keeps to its 12-minute budget; CI runs it after
 def test_default_model_falls_back_to_the_tiny_model_offline(tmp_path):
     """With no --model, an unreachable hub means the tiny model, said plainly on stderr."""
     import os

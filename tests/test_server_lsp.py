@@ -30,6 +30,7 @@ def load_progress(client) -> list[list[str]]:
             if values and getattr(values[0], "title", "") == "greencoder"]
 
 
+@pytest.mark.slow  # repeated_initialized below pins the same progress; the default suite keeps to 12 minutes
 @pytest.mark.asyncio
 async def test_capabilities_and_model_loading_progress(tiny_model_dir):
     client, result = await start(tiny_model_dir)

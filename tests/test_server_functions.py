@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from greencoder.core.languages import CPP, JAVA, PYTHON
-from greencoder.server.functions import bench_template, function_at
+from greencoder.core.source import bench_template, function_at
 
 PY = '''import math
 

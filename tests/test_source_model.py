@@ -265,8 +265,8 @@ def test_python_bench_comments_docstrings_and_doctests():
 
 def test_defect_9_one_line_docstring_gives_the_call_without_its_quotes():
     """Issue 12, defect 9: `\"\"\"greencoder: bench is_prime(1000003)\"\"\"` was read as the call
-    `is_prime(1000003)\"\"\"`. Through the server's API, which the old code also had."""
-    from greencoder.server.functions import function_at as server_function_at
+    `is_prime(1000003)\"\"\"`. Through `function_at`, which the server's code actions call."""
+    from greencoder.core.source import function_at as server_function_at
 
     source = 'def is_prime(n):\n    """greencoder: bench is_prime(1000003)"""\n    return n > 1\n'
     span = server_function_at(source, PYTHON, 2)

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, TypeVar
 
 from greencoder.core.languages import Language
-from greencoder.server.functions import (
+from greencoder.core.source import (
     FunctionSpan, SourceDocument, bench_template, function_at, function_named, functions_in,
 )
 

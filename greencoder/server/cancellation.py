@@ -65,12 +65,6 @@ class Cancellations:
         with self._lock:
             return key in self._tokens
 
-    def cancel_all(self, reason: str = CANCELLED) -> None:
-        with self._lock:
-            tokens, self._tokens = list(self._tokens.values()), {}
-        for token in tokens:
-            token.cancel(reason)
-
 
 def raise_if_cancelled(token: CancelToken) -> None:
     """Answer the request with RequestCancelled (-32800), saying why, once its token is set."""

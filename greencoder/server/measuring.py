@@ -19,7 +19,7 @@ from greencoder.core.errors import InputError
 from greencoder.core.languages import Language
 from greencoder.server.cancellation import CANCELLED
 from greencoder.server.documents import document_key
-from greencoder.server.functions import FunctionSpan
+from greencoder.core.source import FunctionSpan
 from greencoder.server.measure_action import MeasureService, MeasurementOutcome
 
 if TYPE_CHECKING:

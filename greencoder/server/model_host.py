@@ -37,9 +37,8 @@ Loader = Callable[[ServerSettings, Callable[[str], None]], object]
 
 def load_runtime_for(settings: ServerSettings, warn: Callable[[str], None]):
     """The default loader: the model and adapter `settings` name (the default model if none)."""
-    from greencoder.core.default_model import load_runtime
+    from greencoder.core.default_model import DEFAULT_MODEL, load_runtime
     from greencoder.core.model_loading import ModelSettings
-    from greencoder.core.default_model import DEFAULT_MODEL
 
     return load_runtime(ModelSettings(settings.model or DEFAULT_MODEL, settings.adapter, settings.device, settings.dtype),
                         settings.threads, model_given=settings.model is not None, warn=warn)
@@ -65,10 +64,6 @@ class ModelHost:
     def loaded_settings(self) -> ServerSettings | None:
         """The settings of the runtime now serving (None before the first successful load)."""
         return self._loaded
-
-    def busy(self) -> bool:
-        with self._condition:
-            return self._thread is not None
 
     def want(self, settings: ServerSettings) -> bool:
         """Serve `settings`' model from now on. Returns True when this starts or redirects a load."""

@@ -37,7 +37,7 @@ from greencoder.server.analysis import SourceAnalysis
 from greencoder.server.cancellation import EDITED, Cancellations
 from greencoder.server.completions import CompletionService, CursorRequest, MeterChoice, Suggestion
 from greencoder.server.documents import LspWorkspace, document_key
-from greencoder.server.functions import FunctionSpan
+from greencoder.core.source import FunctionSpan
 from greencoder.server.ledger import EnergyLedger
 from greencoder.server.measuring import MeasurementOrchestrator
 from greencoder.server.model_host import LoadEvent, ModelHost

@@ -187,12 +187,7 @@ def serve_stdio(server, stdin: BinaryIO | None = None, stdout: BinaryIO | None =
         finally:
             await loop.run_in_executor(None, writer.wait_closed)
 
-    try:
-        return asyncio.run(main())
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        server.shutdown()
+    return _run(server, main)
 
 
 def serve_tcp(server, host: str, port: int) -> int:
@@ -235,6 +230,11 @@ def serve_tcp(server, host: str, port: int) -> int:
         finally:
             listener.close()
 
+    return _run(server, main)
+
+
+def _run(server, main) -> int:
+    """Run `main()` to its exit status; Ctrl-C is 130; the server shuts down either way."""
     try:
         return asyncio.run(main())
     except KeyboardInterrupt:

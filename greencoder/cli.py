@@ -311,7 +311,8 @@ def _split_list(values: tuple[str, ...], allowed: tuple[str, ...], option: str) 
 @cli.command(context_settings={"show_default": True})
 @click.option("--model", default=None, help="Base model (HF id or folder); not needed for --variant canonical or --generations.")
 @click.option("--variant", "variants", multiple=True,
-              help="baseline, instruction, canonical, or NAME=ADAPTER (repeatable; default: baseline and instruction).")
+              help="baseline, instruction, canonical, NAME=ADAPTER, or 'NAME=RUN/epoch-*' (every epoch of a tune run, "
+                   "as NAME-ep:N; quote it) (repeatable; default: baseline and instruction).")
 @click.option("--instruction", is_flag=True, help="Also run every adapter variant with the efficiency instruction.")
 @click.option("--benchmark", "benchmarks", multiple=True, help="humaneval-x, leetcode-hard (repeatable or comma-separated; default: both).")
 @click.option("--language", "languages", multiple=True, help="cpp, java, python (repeatable or comma-separated; default: all).")
@@ -337,11 +338,15 @@ def _split_list(values: tuple[str, ...], allowed: tuple[str, ...], option: str) 
 @click.option("--watts-per-core", type=click.FloatRange(min=0, min_open=True), default=None)
 @click.option("--unsafe-no-sandbox", is_flag=True, help="Run generated code even where no sandbox is available.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
+@click.argument("stray", nargs=-1, metavar="")
 @threads_option
 def evaluate(model, variants, instruction, benchmarks, languages, data, out, measure, generations, workers, shard, limit,
              max_new_tokens, device, dtype, runs, min_seconds, cooldown, baseline_seconds, alpha, meter, watts_per_core,
-             unsafe_no_sandbox, progress, threads) -> None:
+             unsafe_no_sandbox, progress, stray, threads) -> None:
     """Generate, score (pass@1), measure and tabulate the paper's benchmark comparisons."""
+    if stray:
+        raise InputError(f"unexpected argument{'s' if len(stray) > 1 else ''} {' '.join(stray)}: if the shell expanded an "
+                         "epoch pattern, quote it (--variant 'NAME=RUN/epoch-*') so greencoder sees the pattern")
     count = prepare_threads(threads)
     from greencoder.core.quiet import silence_libraries
     from greencoder.evaluation.pipeline import EvaluateSettings, evaluate as run_evaluation, parse_shard
@@ -364,14 +369,17 @@ def evaluate(model, variants, instruction, benchmarks, languages, data, out, mea
     click.echo(f"raw results: {outcome.out}; tables and plots: {outcome.report_dir}")
 
 
-@cli.command()
+@cli.command(context_settings={"show_default": True})
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--epochs", type=click.Choice(["all", "best", "validation"]), default="all",
+              help="Rows for variants evaluated at several epochs (NAME-ep:N): every epoch; the best by benchmark "
+                   "pass@1, as the paper chose (optimistic: chosen on the test set); or the one tune chose on validation.")
 @debug_option
-def report(directory: Path) -> None:
+def report(directory: Path, epochs: str) -> None:
     """Regenerate Tables 4 and 5 (Markdown, CSV, JSON) and the plots from DIRECTORY's raw results."""
     from greencoder.evaluation.report import write_report
 
-    folder = write_report(directory)
+    folder = write_report(directory, epochs=epochs)
     click.echo((folder / "report.md").read_text())
     click.echo(f"written: {', '.join(sorted(p.name for p in folder.iterdir()))} in {folder}")
 

@@ -17,6 +17,7 @@ from typing import Any
 from greencoder.core import hub
 from greencoder.core.errors import AdapterError, InputError, ModelLoadError
 from greencoder.core.quiet import silence_libraries
+from greencoder.core.tune_run import RUN_FILE as TUNING_RUN_FILE
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
@@ -139,9 +140,6 @@ def load_base_model(reference: str, device, dtype) -> tuple[Any, Any]:
     model.to(device)
     model.eval()
     return model, tokenizer
-
-
-TUNING_RUN_FILE = "run.json"
 
 
 def resolve_tuning_run(adapter: str) -> str:

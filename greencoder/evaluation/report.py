@@ -2,7 +2,9 @@
 
 Writes DIR/report/: table4.{md,csv,json} (pass@1), table5.{md,csv,json} (energy and time of the
 variants as % of baseline), report.md (both tables with the facts needed to read them: meter kind,
-isolation, counts) and pass_at_1.png, energy_ratios.png.
+isolation, counts) and pass_at_1.png, energy_ratios.png. Where tuned variants were evaluated at
+several epochs (`NAME-ep:N`), epochs.{md,csv,json} say which epoch each rule chooses (epochs.py),
+and `epochs` picks the rows the tables show: every epoch, the paper's choice or tune's.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from statistics import mean
 from tabulate import tabulate
 
 from greencoder.core.errors import InputError
+from greencoder.evaluation import epochs as epoch_choice
 from greencoder.evaluation.plots import plot_energy_ratios, plot_pass_at_1
 from greencoder.evaluation.records import read_all
 from greencoder.evaluation.tables import (
@@ -76,14 +79,27 @@ def canonical_notes(correctness: list[dict]) -> list[str]:
     return notes
 
 
+def render_epochs(t4_all: Table4, families: list[epoch_choice.EpochFamily], mode: str) -> list[str]:
+    """The epochs section: both choices side by side, each with its rule, and what limits them."""
+    headers, rows = epoch_choice.epoch_rows(t4_all, families)
+    lines = ["## Epochs of tuned variants", "",
+             f"Best by benchmark pass@1: the {epoch_choice.BEST_RULE}. Chosen by tune: {epoch_choice.VALIDATION_RULE}.", "",
+             tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
+    notes = epoch_choice.epoch_notes(t4_all, families, mode)
+    return lines + ([*notes, ""] if notes else [])
+
+
 def render_markdown(t4: Table4, t5: Table5, isolation: set[str], meters: set[str],
-                    cost: tuple[list[str], list[list[str]]] | None = None, canonical: list[str] | None = None) -> str:
-    lines = ["# greencoder evaluation", "", "## Table 4: pass@1 (%), passed/tasks", ""]
+                    cost: tuple[list[str], list[list[str]]] | None = None, canonical: list[str] | None = None,
+                    epochs_section: list[str] | None = None, rows_note: str | None = None) -> str:
+    note = [rows_note, ""] if rows_note else []
+    lines = ["# greencoder evaluation", "", "## Table 4: pass@1 (%), passed/tasks", "", *note]
     lines.append(tabulate(table4_rows(t4)[1], headers=table4_rows(t4)[0], tablefmt="github", disable_numparse=True))
     lines += ["", f"Correctness checked in the sandbox ({', '.join(sorted(isolation)) or 'n/a'}).", ""]
     if canonical:
         lines += ["Reference solutions that fail (harness validation):", "", *canonical, ""]
-    lines += ["## Table 5: energy and time of correct programs, % of baseline", "",
+    lines += epochs_section or []
+    lines += ["## Table 5: energy and time of correct programs, % of baseline", "", *note,
               "Mean over tasks whose difference from the baseline is significant (Mann-Whitney U, two-sided), "
               "with (significant/compared); blank where none is significant.", ""]
     if not t5.variants:
@@ -102,10 +118,13 @@ def render_markdown(t4: Table4, t5: Table5, isolation: set[str], meters: set[str
     return "\n".join(lines) + "\n"
 
 
-def write_report(directory: str | Path, variant_order: list[str] | None = None) -> Path:
-    """Regenerate everything under DIR/report from DIR's raw records; returns the report folder."""
+def write_report(directory: str | Path, variant_order: list[str] | None = None, epochs: str = "all") -> Path:
+    """Regenerate everything under DIR/report from DIR's raw records; returns the report folder.
+    `epochs`: all, best or validation (epochs.py): which epoch of each tuned variant the tables show."""
     from tqdm import tqdm
 
+    if epochs not in epoch_choice.EPOCH_MODES:
+        raise InputError(f"epochs {epochs!r}: choose {', '.join(epoch_choice.EPOCH_MODES)}")
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError(f"results folder {directory} does not exist")
@@ -116,11 +135,21 @@ def write_report(directory: str | Path, variant_order: list[str] | None = None) 
     out = directory / "report"
     out.mkdir(exist_ok=True)
     steps = tqdm(total=4, desc="report", unit="step", disable=None)
-    t4, t5 = table4(correctness, variant_order), table5(comparisons, variant_order)
+    t4_all, t5_all = table4(correctness, variant_order), table5(comparisons, variant_order)
+    families = epoch_choice.epoch_families(t4_all, epoch_choice.read_recorded_variants(directory))
+    shown = epoch_choice.shown_variants(t4_all.variants + t5_all.variants, families, epochs)
+    t4, t5 = epoch_choice.restrict(t4_all, t5_all, shown)
+    rows_note = epoch_choice.MODE_HEADINGS[epochs] if families else None
+    epochs_section = render_epochs(t4_all, families, epochs) if families else None
+    if families:
+        _write_csv(out / "epochs.csv", *epoch_choice.epoch_rows(t4_all, families))
+        (out / "epochs.md").write_text("\n".join(epochs_section))
+        (out / "epochs.json").write_text(json.dumps(epoch_choice.to_json(t4_all, families), indent=2) + "\n")
     steps.update()
     headers, rows = table4_rows(t4)
     _write_csv(out / "table4.csv", headers, rows)
-    (out / "table4.md").write_text(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n")
+    (out / "table4.md").write_text(tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True) + "\n"
+                                   + (f"\n{rows_note}\n" if rows_note else ""))
     for metric in ("energy", "time"):
         headers, rows = table5_rows(t5, metric)
         _write_csv(out / f"table5_{metric}.csv", headers, rows)
@@ -133,7 +162,7 @@ def write_report(directory: str | Path, variant_order: list[str] | None = None) 
     cost = generation_cost(generations, t4.variants)
     if cost[1]:
         _write_csv(out / "generation_cost.csv", *cost)
-    markdown = render_markdown(t4, t5, isolation, meters, cost, canonical_notes(correctness))
+    markdown = render_markdown(t4, t5, isolation, meters, cost, canonical_notes(correctness), epochs_section, rows_note)
     (out / "report.md").write_text(markdown)
     table5_md = markdown.split("## Table 5", 1)[1] if "## Table 5" in markdown else ""
     (out / "table5.md").write_text("## Table 5" + table5_md)

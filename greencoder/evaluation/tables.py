@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from statistics import mean
 from typing import Any
 
-from greencoder.evaluation.variants import BASELINE, CANONICAL
+from greencoder.evaluation.variants import BASELINE, CANONICAL, INSTRUCTION_SUFFIX, split_epoch_name
 
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("humaneval-x", "cpp"), ("humaneval-x", "java"), ("humaneval-x", "python"),
@@ -32,11 +32,19 @@ def column_label(column: tuple[str, str]) -> str:
     return f"{_BENCHMARK_LABELS[column[0]]} {_LANGUAGE_LABELS[column[1]]}"
 
 
+def natural_key(name: str) -> tuple[str, bool, int]:
+    """Epochs in numeric order (ep:2 before ep:10), each family's +instruction after it."""
+    family, epoch = split_epoch_name(name) or (name, -1)
+    instructed = family.endswith(INSTRUCTION_SUFFIX)
+    return (family[: -len(INSTRUCTION_SUFFIX)] if instructed else family, instructed, epoch)
+
+
 def variant_order(names: set[str], preferred: list[str] | None = None) -> list[str]:
-    """canonical, baseline, instruction first, then the rest in the given or alphabetical order."""
+    """canonical, baseline, instruction first, then the rest in the given order, then by name
+    (epochs by number)."""
     first = [n for n in (CANONICAL, BASELINE, "instruction") if n in names]
     rest = [n for n in (preferred or []) if n in names and n not in first]
-    return first + rest + sorted(names - set(first) - set(rest))
+    return first + rest + sorted(names - set(first) - set(rest), key=natural_key)
 
 
 @dataclass

@@ -22,9 +22,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from greencoder.core.errors import InputError
+from greencoder.core.tune_run import (
+    RUN_FILE,
+    RUN_FORMAT,
+    SEPARATION_RULE,
+    TRAIN_LOSS_RULE,
+    epoch_folder_name,
+)
 
-RUN_FORMAT = "greencoder-tune-run/1"
-RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -58,13 +63,18 @@ class RunState:
         return max((r.epoch for r in self.history), default=0)
 
     @property
+    def best_epoch_rule(self) -> str:
+        trained = [r for r in self.history if r.epoch > 0]
+        return SEPARATION_RULE if all(r.separation is not None for r in trained) else TRAIN_LOSS_RULE
+
+    @property
     def best_epoch(self) -> int | None:
         """The trained epoch with the highest validation separation (without a validation split:
         the lowest training loss); the earliest on ties."""
         trained = [r for r in self.history if r.epoch > 0]
         if not trained:
             return None
-        if all(r.separation is not None for r in trained):
+        if self.best_epoch_rule == SEPARATION_RULE:
             return max(trained, key=lambda r: (r.separation, -r.epoch)).epoch
         return min(trained, key=lambda r: (r.train_loss, r.epoch)).epoch
 
@@ -75,13 +85,10 @@ class RunState:
             "data": self.data,
             "completed_epochs": self.completed_epochs,
             "best_epoch": self.best_epoch,
+            "best_epoch_rule": self.best_epoch_rule if self.best_epoch else None,
             "best_adapter": epoch_folder_name(self.best_epoch) if self.best_epoch else None,
             "history": [asdict(r) for r in self.history],
         }
-
-
-def epoch_folder_name(epoch: int) -> str:
-    return f"epoch-{epoch}"
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -112,6 +112,7 @@ def test_every_epoch_leaves_an_adapter_and_a_metrics_line(trained):
         assert (out / f"epoch-{epoch}" / "adapter_model.safetensors").is_file()
     run = json.loads((out / "run.json").read_text())
     assert run["completed_epochs"] == 4 and run["best_epoch"] == trained["outcome"].best_epoch
+    assert run["best_epoch_rule"] == "validation separation"  # read by `evaluate` to show tune's choice beside the report's
     assert sorted(p.name for p in (out / "state").iterdir()) == ["optimizer-epoch-4.pt"]
 
 
@@ -297,6 +298,7 @@ def test_without_a_validation_split_the_best_epoch_is_the_lowest_training_loss(t
     assert outcome.state.data["validation_entries"] == 0 and outcome.record(2).separation is None
     losses = {e: outcome.record(e).train_loss for e in (1, 2)}
     assert outcome.best_epoch == min(losses, key=losses.get)
+    assert json.loads((tmp_path / "run.json").read_text())["best_epoch_rule"] == "training loss (no validation split)"
 
 
 @pytest.mark.slow

@@ -91,6 +91,12 @@ def test_named_folders_keep_the_users_name_and_learn_their_epoch(tune_run):
     assert (whole.name, whole.adapter, whole.epoch) == ("mine", str(tune_run), 3)
 
 
+def test_an_existing_folder_with_pattern_characters_is_a_plain_adapter(tiny_adapter_dir, tmp_path):
+    odd = shutil.copytree(tiny_adapter_dir, tmp_path / "odd[1]")
+    plain, = resolve_variants([f"odd={odd}"], False)[1:]
+    assert (plain.name, plain.adapter, plain.epoch) == ("odd", str(odd), None)
+
+
 def test_bad_epoch_specs_are_one_clear_line(tune_run, tiny_adapter_dir, tmp_path):
     empty = tmp_path / "empty"
     make_tune_run(empty, tiny_adapter_dir, {}, committed_leftover=False)
@@ -231,12 +237,13 @@ def test_best_epoch_per_variant_names_its_rule_beside_tunes_choice(tune_run, tmp
     assert rows[3] == expected_table4_row("cpt-ep:2")
     assert [r[0] for r in read_csv(out / "table5_energy.csv")[1:]] == ["instruction", "cpt-ep:2"]
     epochs = read_csv(out / "epochs.csv")
-    assert epochs[0] == ["Variant", "Epochs evaluated", "Best by benchmark pass@1", "Total pass@1",
+    assert epochs[0] == ["Variant", "Total pass@1 by epoch", "Best by benchmark pass@1", "Total pass@1",
                          "Chosen by tune", "Tune's rule", "Total pass@1 (tune's choice)"]
-    assert epochs[1] == ["cpt", "1, 2, 3, 10", "cpt-ep:2", cell(9, 18), "cpt-ep:3", "validation separation", cell(9, 18)]
+    by_epoch = ", ".join(f"{e}: {100 * sum(PASSED[f'cpt-ep:{e}']) / 18:.1f}" for e in (1, 2, 3, 10))
+    assert epochs[1] == ["cpt", by_epoch, "cpt-ep:2", cell(9, 18), "cpt-ep:3", "validation separation", cell(9, 18)]
     report = (out / "report.md").read_text()
     for text in ("best epoch by benchmark pass@1", "as the paper did", "choosing the epoch on the test benchmark is optimistic",
-                 "ties: the earliest epoch", "Chosen by tune: the epoch `greencoder tune` chose on its validation split"):
+                 "ties: the earliest epoch", "**Chosen by tune**: the epoch `greencoder tune` chose on its validation split"):
         assert text in report, text
     assert "Rows: each tuned variant at its best epoch by benchmark pass@1" in (out / "table5.md").read_text()
     choice = json.loads((out / "epochs.json").read_text())[0]
@@ -261,3 +268,41 @@ def test_report_cli_takes_the_epoch_choice(tune_run, tmp_path, capsys, quick_plo
     assert main(["report", str(folder), "--epochs", "best"]) == 0
     assert "| cpt-ep:2 " in capsys.readouterr().out
     assert main(["report", str(folder), "--epochs", "first"]) == 2  # click's own one-line usage error
+
+
+# ---------------------------------------------------------------------------------------------
+# end to end, as a user runs it
+
+
+@pytest.mark.slow  # trains two epochs and generates with four variants: ~75 s on a shared 2-core machine
+def test_tune_then_every_epoch_evaluated_and_reported(tiny_model_dir, tmp_path):
+    from conftest import SHARED_DATA
+    from conftest import run_greencoder as run_cli
+    from tuning_data import write_synthetic_pairs
+
+    if not (SHARED_DATA / "humaneval_x").is_dir():
+        pytest.skip("shared benchmark data missing")
+    pairs = write_synthetic_pairs(tmp_path / "pairs.jsonl", problems=16)
+    tuned = run_cli("tune", "--model", str(tiny_model_dir), "--pairs", str(pairs), "--train-set", "python",
+                    "--loss", "triplet", "--epochs", "2", "--batch-size", "8", "--max-length", "64",
+                    "--validation-fraction", "0.25", "--device", "cpu", "--out", str(tmp_path / "run"), cwd=tmp_path)
+    assert tuned.returncode == 0, tuned.stderr
+    chosen = json.loads((tmp_path / "run" / "run.json").read_text())["best_epoch"]
+    out = tmp_path / "results"
+    evaluated = run_cli("evaluate", "--model", str(tiny_model_dir), "--variant", f"{tmp_path / 'run'}/epoch-*",
+                        "--benchmark", "humaneval-x", "--language", "python", "--limit", "2", "--max-new-tokens", "16",
+                        "--data", str(SHARED_DATA), "--out", str(out), "--device", "cpu", "--no-progress", cwd=tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr
+    generations = [json.loads(line) for line in (out / "generations.jsonl").read_text().splitlines()]
+    assert sorted({(g["variant"], g["adapter"]) for g in generations}) == [
+        ("baseline", None),
+        ("python-triplet-ep:1", str(tmp_path / "run" / "epoch-1")),
+        ("python-triplet-ep:2", str(tmp_path / "run" / "epoch-2"))]
+    reported = run_cli("report", str(out), "--epochs", "best", cwd=tmp_path)
+    assert reported.returncode == 0, reported.stderr
+    choice = json.loads((out / "report" / "epochs.json").read_text())[0]
+    assert choice["variant"] == "python-triplet" and choice["chosen_by_tune"]["epoch"] == chosen
+    assert choice["chosen_by_tune"]["rule"] == "validation separation"
+    rows = read_csv(out / "report" / "table4.csv")
+    assert [r[0] for r in rows[1:]] == ["baseline", choice["best_by_pass_at_1"]["variant"]]
+    assert "choosing the epoch on the test benchmark is optimistic" in reported.stdout

@@ -23,11 +23,11 @@ from greencoder.evaluation.tables import Table4, Table5
 from greencoder.evaluation.variants import epoch_variant_name, split_epoch_name
 
 EPOCH_MODES = ("all", "best", "validation")
-BEST_RULE = ("best epoch by benchmark pass@1 (Total over every scored task, as the paper did; choosing the epoch "
-             "on the test benchmark is optimistic); ties: the earliest epoch")
+BEST_RULE = ("best epoch by benchmark pass@1 (the Total column; as the paper did; choosing the epoch on the test "
+             "benchmark is optimistic); ties: the earliest epoch")
 VALIDATION_RULE = "the epoch `greencoder tune` chose on its validation split (not the test benchmark)"
 MODE_HEADINGS = {
-    "all": "Rows: every evaluated epoch of each tuned variant.",
+    "all": "Rows: every evaluated epoch of each tuned variant (`report --epochs best|validation` picks one).",
     "best": f"Rows: each tuned variant at its {BEST_RULE}.",
     "validation": f"Rows: each tuned variant at {VALIDATION_RULE}.",
 }
@@ -120,7 +120,7 @@ def _pass_cell(table: Table4, name: str | None) -> str:
 
 def epoch_rows(table: Table4, families: list[EpochFamily]) -> tuple[list[str], list[list[str]]]:
     """One row per family: its epochs, the paper's choice and tune's, each with its Total pass@1."""
-    headers = ["Variant", "Epochs evaluated", "Best by benchmark pass@1", "Total pass@1",
+    headers = ["Variant", "Total pass@1 by epoch", "Best by benchmark pass@1", "Total pass@1",
                "Chosen by tune", "Tune's rule", "Total pass@1 (tune's choice)"]
     rows = []
     for family in families:
@@ -130,7 +130,9 @@ def epoch_rows(table: Table4, families: list[EpochFamily]) -> tuple[list[str], l
         else:
             tune = family.chosen_by_tune or f"{epoch_variant_name(family.name, family.tune_choice)} (not evaluated)"
             rule = family.tune_rule or ""
-        rows.append([family.name, ", ".join(map(str, family.variants)), best or "", _pass_cell(table, best),
+        by_epoch = ", ".join(f"{epoch}: {'' if (c := table.cell(name, 'Total')).pass_at_1 is None else f'{c.pass_at_1:.1f}'}"
+                             for epoch, name in family.variants.items())
+        rows.append([family.name, by_epoch, best or "", _pass_cell(table, best),
                      tune, rule, _pass_cell(table, family.chosen_by_tune)])
     return headers, rows
 

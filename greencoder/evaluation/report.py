@@ -83,7 +83,8 @@ def render_epochs(t4_all: Table4, families: list[epoch_choice.EpochFamily], mode
     """The epochs section: both choices side by side, each with its rule, and what limits them."""
     headers, rows = epoch_choice.epoch_rows(t4_all, families)
     lines = ["## Epochs of tuned variants", "",
-             f"Best by benchmark pass@1: the {epoch_choice.BEST_RULE}. Chosen by tune: {epoch_choice.VALIDATION_RULE}.", "",
+             f"**Best by benchmark pass@1**: the {epoch_choice.BEST_RULE}. **Chosen by tune**: "
+             f"{epoch_choice.VALIDATION_RULE}, by the rule named.", "",
              tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True), ""]
     notes = epoch_choice.epoch_notes(t4_all, families, mode)
     return lines + ([*notes, ""] if notes else [])

@@ -163,7 +163,7 @@ def expand_variant(text: str, external_names: frozenset[str] = frozenset()) -> l
         raise InputError(f"variant {text!r}: use baseline, instruction, canonical or NAME=ADAPTER_PATH")
     if name:
         _check_name(name)
-    if _PATTERN_CHARS & set(Path(path).name):
+    if _PATTERN_CHARS & set(Path(path).name) and not Path(path).exists():  # an existing `a[1]` folder is no pattern
         return _expand_epochs(text, name or None, path)
     from_run = _tune_run_variant(text, name or None, path)
     if from_run is not None:

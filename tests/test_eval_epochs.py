@@ -103,13 +103,17 @@ def test_bad_epoch_specs_are_one_clear_line(tune_run, tiny_adapter_dir, tmp_path
     corrupt = make_tune_run(tmp_path / "corrupt", tiny_adapter_dir, {1: 0.1, 2: 0.2}, committed_leftover=False)
     (corrupt / "epoch-2" / "adapter_config.json").write_text("{torn")
     twin = make_tune_run(tmp_path / "twin", tiny_adapter_dir, {1: 0.1}, committed_leftover=False)
+    torn = tmp_path / "torn"
+    torn.mkdir()
+    (torn / "run.json").write_text('{"format": "greencoder-tune-run/1", "hist')
     cases = [
         ([f"cpt={tune_run}/epoch-9*"], "epoch-9* matches no finished epoch of tune run"),
         ([f"cpt={empty}/epoch-*"], f"tune run {empty} has no finished epoch yet"),
         ([f"cpt={tiny_adapter_dir}/epoch-*"], "is not a greencoder tune run (it has no run.json)"),
-        ([f"cpt={tmp_path}/missing/epoch-*"], "missing does not exist"),
+        ([f"cpt={tmp_path}/missing/epoch-*"], f"variant 'cpt={tmp_path}/missing/epoch-*': {tmp_path}/missing does not exist"),
         ([f"cpt={corrupt}/epoch-*"], "epoch-2 of tune run"),
         ([f"cpt={tmp_path}/*/epoch-*"], "only the epoch folder may be a pattern"),
+        ([str(torn)], f"tune run {torn}: run.json is unreadable"),
         ([f"{tune_run}/epoch-4"], "epoch 4 of tune run"),  # folder on disk, never committed
         ([f"{tune_run}/epoch-*", f"{twin}/epoch-*"], "two tune runs with the same settings: name them"),
         ([f"bad name={tune_run}/epoch-*"], "variant name 'bad name'"),

@@ -94,6 +94,13 @@ def _from_run(run: TuneRun, name: str, epoch: int, adapter: str | None = None) -
                    tune_choice=run.best_epoch, tune_rule=run.rule)
 
 
+def _read_run(spec: str, folder: Path) -> TuneRun:
+    try:
+        return read_tune_run(folder)
+    except InputError as exc:
+        raise InputError(f"variant {spec!r}: {exc}") from None
+
+
 def _checked_epoch(run: TuneRun, epoch: int, spec: str) -> None:
     """One clear line when a finished epoch's adapter is missing or corrupt (before anything runs)."""
     from greencoder.core.model_loading import read_adapter_config
@@ -110,7 +117,7 @@ def _expand_epochs(spec: str, name: str | None, path: str) -> list[Variant]:
     folder, pattern = Path(path).parent, Path(path).name
     if _PATTERN_CHARS & set(str(folder)):
         raise InputError(f"variant {spec!r}: only the epoch folder may be a pattern (RUN/epoch-*), not {folder}")
-    run = read_tune_run(folder)
+    run = _read_run(spec, folder)
     if not run.epochs:
         raise InputError(f"variant {spec!r}: tune run {folder} has no finished epoch yet")
     matched = [e for e in run.epochs if fnmatch.fnmatchcase(epoch_folder_name(e), pattern)]
@@ -129,7 +136,7 @@ def _tune_run_variant(spec: str, name: str | None, path: str) -> Variant | None:
     None when `path` is neither (a plain adapter folder, or something the loader will reject)."""
     target = Path(path)
     if looks_like_tune_run(target):
-        run = read_tune_run(target)
+        run = _read_run(spec, target)
         if run.best_epoch is None:
             raise InputError(f"variant {spec!r}: tune run {target} has no finished epoch yet")
         if name:  # the run folder stands for its best epoch, loaded from the folder given
@@ -139,7 +146,7 @@ def _tune_run_variant(spec: str, name: str | None, path: str) -> Variant | None:
     epoch = epoch_of_folder(target.name)
     if epoch is None or not looks_like_tune_run(target.parent):
         return None
-    run = read_tune_run(target.parent)
+    run = _read_run(spec, target.parent)
     if epoch not in run.epochs:
         raise InputError(f"variant {spec!r}: epoch {epoch} of tune run {target.parent} is not finished")
     _checked_epoch(run, epoch, spec)

@@ -90,6 +90,7 @@ def _check_name(name: str) -> None:
 
 
 def _from_run(run: TuneRun, name: str, epoch: int, adapter: str | None = None) -> Variant:
+    _check_name(name)  # a name made from the run's settings must be as usable as a typed one
     return Variant(name, adapter=adapter or str(run.epoch_dir(epoch)), epoch=epoch, tune_run=str(run.path),
                    tune_choice=run.best_epoch, tune_rule=run.rule)
 
@@ -125,7 +126,6 @@ def _expand_epochs(spec: str, name: str | None, path: str) -> list[Variant]:
         finished = ", ".join(epoch_folder_name(e) for e in run.epochs)
         raise InputError(f"variant {spec!r}: {pattern} matches no finished epoch of tune run {folder} (it has {finished})")
     base = name or run.paper_name
-    _check_name(base)
     for epoch in matched:
         _checked_epoch(run, epoch, spec)
     return [_from_run(run, epoch_variant_name(base, e), e) for e in matched]
@@ -179,15 +179,6 @@ def expand_variant(text: str, external_names: frozenset[str] = frozenset()) -> l
         raise InputError(f"variant {text!r}: use baseline, instruction, canonical, NAME=ADAPTER_PATH, "
                          "or a tune run's folder or epoch pattern (RUN/epoch-*)")
     return [Variant(name, adapter=path)]
-
-
-def parse_variant(text: str, external_names: frozenset[str] = frozenset()) -> Variant:
-    """`baseline`, `instruction`, `canonical`, `NAME=ADAPTER_PATH`, or a NAME of `external_names`;
-    a spec that stands for several variants (an epoch pattern) is refused here: see expand_variant."""
-    expanded = expand_variant(text, external_names)
-    if len(expanded) != 1:
-        raise InputError(f"variant {text!r} stands for {len(expanded)} variants; expand it with expand_variant")
-    return expanded[0]
 
 
 def resolve_variants(specs: list[str], instruction_too: bool, external_names: frozenset[str] = frozenset()) -> list[Variant]:

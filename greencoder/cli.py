@@ -78,6 +78,25 @@ def model_options(function):
     return threads_option(function)
 
 
+def endpoint_options(function):
+    """--endpoint and its companions, shared by `evaluate` and `serve` (one meaning everywhere)."""
+    options = [
+        click.option("--endpoint", default=None, metavar="URL",
+                     help="OpenAI-compatible server (vLLM, llama.cpp, Ollama, TGI, transformers serve), "
+                          "e.g. http://127.0.0.1:8000/v1; energy is then spent there, not measured here."),
+        click.option("--api-key-env", default=None, metavar="VAR",
+                     help="Environment variable holding the endpoint's API key (the key is never printed)."),
+        click.option("--endpoint-prompt-embeds", is_flag=True,
+                     help="The endpoint accepts prompt embeddings (vLLM --enable-prompt-embeds): soft prompts are "
+                          "sent there (checked with one request first); without it soft prompts are refused."),
+        click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=600.0,
+                     help="Seconds one endpoint request may take; failed requests are retried with backoff."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 def read_source(file: Path) -> str:
     """A source file's text, or a one-line InputError naming it."""
     try:
@@ -309,7 +328,8 @@ def _split_list(values: tuple[str, ...], allowed: tuple[str, ...], option: str) 
 
 
 @cli.command(context_settings={"show_default": True})
-@click.option("--model", default=None, help="Base model (HF id or folder); not needed for --variant canonical or --generations.")
+@click.option("--model", default=None, help="Base model (HF id or folder); not needed for --variant canonical or --generations. "
+              "With --backend openai: the endpoint's model name (default: the one it lists).")
 @click.option("--variant", "variants", multiple=True,
               help="baseline, instruction, canonical, or NAME=ADAPTER (repeatable; default: baseline and instruction).")
 @click.option("--instruction", is_flag=True, help="Also run every adapter variant with the efficiency instruction.")
@@ -337,10 +357,16 @@ def _split_list(values: tuple[str, ...], allowed: tuple[str, ...], option: str) 
 @click.option("--watts-per-core", type=click.FloatRange(min=0, min_open=True), default=None)
 @click.option("--unsafe-no-sandbox", is_flag=True, help="Run generated code even where no sandbox is available.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
+@click.option("--backend", type=click.Choice(["local", "openai"]), default="local",
+              help="Generate with the local model, or with the OpenAI-compatible server at --endpoint.")
+@endpoint_options
+@click.option("--batch-size", type=click.IntRange(min=1), default=1, help="Prompts per batch (local backend).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=4, help="Requests in flight at once (openai backend).")
 @threads_option
 def evaluate(model, variants, instruction, benchmarks, languages, data, out, measure, generations, workers, shard, limit,
              max_new_tokens, device, dtype, runs, min_seconds, cooldown, baseline_seconds, alpha, meter, watts_per_core,
-             unsafe_no_sandbox, progress, threads) -> None:
+             unsafe_no_sandbox, progress, backend, endpoint, api_key_env, endpoint_prompt_embeds, request_timeout,
+             batch_size, concurrency, threads) -> None:
     """Generate, score (pass@1), measure and tabulate the paper's benchmark comparisons."""
     count = prepare_threads(threads)
     from greencoder.core.quiet import silence_libraries
@@ -354,8 +380,12 @@ def evaluate(model, variants, instruction, benchmarks, languages, data, out, mea
         generations=str(generations) if generations else None, workers=workers, shard=parse_shard(shard), limit=limit,
         max_new_tokens=max_new_tokens, device=device, dtype=dtype, measure=measure, meter=meter, watts_per_core=watts_per_core,
         runs=runs, min_seconds=min_seconds, cooldown_seconds=cooldown, baseline_seconds=baseline_seconds, alpha=alpha,
-        unsafe_no_sandbox=unsafe_no_sandbox,
+        unsafe_no_sandbox=unsafe_no_sandbox, backend=backend, endpoint=endpoint, api_key_env=api_key_env,
+        batch_size=batch_size, concurrency=concurrency, request_timeout=request_timeout,
+        endpoint_prompt_embeds=endpoint_prompt_embeds,
     )
+    if endpoint and backend != "openai":
+        raise InputError("--endpoint needs --backend openai")
     outcome = run_evaluation(settings, count, log=lambda line: click.echo(f"greencoder: {line}", err=True),
                              progress=progress, warn=warn)
     for note in outcome.notes:

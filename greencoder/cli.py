@@ -91,6 +91,9 @@ def endpoint_options(function):
                           "sent there (checked with one request first); without it soft prompts are refused."),
         click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=600.0,
                      help="Seconds one endpoint request may take; failed requests are retried with backoff."),
+        click.option("--retries", type=click.IntRange(min=0), default=4,
+                     help="Further attempts after an endpoint request fails (connection, timeout, 5xx, 429); "
+                          "waits 1 s, 2 s, 4 s, ... between them."),
     ]
     for option in reversed(options):
         function = option(function)
@@ -366,7 +369,7 @@ def _split_list(values: tuple[str, ...], allowed: tuple[str, ...], option: str) 
 def evaluate(model, variants, instruction, benchmarks, languages, data, out, measure, generations, workers, shard, limit,
              max_new_tokens, device, dtype, runs, min_seconds, cooldown, baseline_seconds, alpha, meter, watts_per_core,
              unsafe_no_sandbox, progress, backend, endpoint, api_key_env, endpoint_prompt_embeds, request_timeout,
-             batch_size, concurrency, threads) -> None:
+             retries, batch_size, concurrency, threads) -> None:
     """Generate, score (pass@1), measure and tabulate the paper's benchmark comparisons."""
     count = prepare_threads(threads)
     from greencoder.core.quiet import silence_libraries
@@ -382,7 +385,7 @@ def evaluate(model, variants, instruction, benchmarks, languages, data, out, mea
         runs=runs, min_seconds=min_seconds, cooldown_seconds=cooldown, baseline_seconds=baseline_seconds, alpha=alpha,
         unsafe_no_sandbox=unsafe_no_sandbox, backend=backend, endpoint=endpoint, api_key_env=api_key_env,
         batch_size=batch_size, concurrency=concurrency, request_timeout=request_timeout,
-        endpoint_prompt_embeds=endpoint_prompt_embeds,
+        retries=retries, endpoint_prompt_embeds=endpoint_prompt_embeds,
     )
     if endpoint and backend != "openai":
         raise InputError("--endpoint needs --backend openai")

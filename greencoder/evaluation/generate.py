@@ -26,6 +26,8 @@ from greencoder.evaluation.variants import Variant
 
 Log = Callable[[str], None]
 NOT_MEASURED_HERE = "spent on the endpoint's hardware; not measured here"
+NOTHING_RAN = RunUsage(cpu_seconds=0.0, wall_seconds=0.0, cpu_source="rusage")
+"""Closes a meter interval in which no generation ran (the estimate meter refuses usage without CPU time)."""
 
 
 def generation_record(variant: Variant, task: Task, prompt: str, raw: str, cleaned: str, result, reading,
@@ -74,7 +76,7 @@ def generate_variant(variant: Variant, tasks: Sequence[Task], records: RecordFil
                 reading = None
                 if session is not None:  # the meter brackets each result's interval, as before
                     usage = (RunUsage(cpu_seconds=outcome.result.cpu_seconds, wall_seconds=outcome.result.wall_seconds,
-                                      cpu_source="rusage") if outcome.result is not None else RunUsage())
+                                      cpu_source="rusage") if outcome.result is not None else NOTHING_RAN)
                     reading = session.stop(usage)
                     session = meter.start()
                 if outcome.result is None:
@@ -87,6 +89,6 @@ def generate_variant(variant: Variant, tasks: Sequence[Task], records: RecordFil
                                                      reading, info, outcome.reported))
                 written += 1
                 bar.update(1)
-            if session is not None:
-                session.stop(RunUsage())
+            if session is not None:  # the interval after the last result: nothing generated in it
+                session.stop(NOTHING_RAN)
     return written

@@ -60,6 +60,7 @@ class EvaluateSettings:
     batch_size: int = 1
     concurrency: int = 4
     request_timeout: float = 600.0
+    retries: int = 4
     endpoint_prompt_embeds: bool = False
 
     def backend_settings(self, threads: int | None = None):
@@ -68,7 +69,7 @@ class EvaluateSettings:
 
         return BackendSettings(self.backend, self.model, self.device, self.dtype, threads, self.batch_size, self.endpoint,
                                self.api_key_env, self.concurrency, self.request_timeout,
-                               endpoint_prompt_embeds=self.endpoint_prompt_embeds)
+                               self.retries, endpoint_prompt_embeds=self.endpoint_prompt_embeds)
 
 
 @dataclass

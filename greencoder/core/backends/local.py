@@ -55,7 +55,7 @@ class LocalBackend:
                 for index in chunk:
                     yield self._one(runtime, index, prompts[index], options)
                 continue
-            for index, result in zip(chunk, results):
+            for index, result in zip(chunk, results, strict=True):
                 yield PromptOutcome(index, result)
 
     @staticmethod

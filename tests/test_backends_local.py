@@ -86,3 +86,17 @@ def test_a_prompt_error_under_the_estimate_meter_is_recorded_not_raised(tasks, t
                             log=lambda line: None) == 2
     lines = [json.loads(text) for text in (tmp_path / "generations.jsonl").read_text().splitlines()]
     assert lines[0]["error"] == "prompt too long" and lines[1]["energy"]["kind"] == "estimated"
+
+
+def test_batched_local_backend_gives_the_unbatched_results_and_splits_the_cost(tiny_runtime):
+    prompts = ["def add(a, b):\n", "x " * (tiny_runtime.context_tokens + 10), "def f():\n", "class A:\n    def g(self):\n"]
+    alone = {o.index: o for o in LocalBackend(None, runtime=tiny_runtime).generate(prompts, OPTIONS)}
+    batched = list(LocalBackend(None, batch_size=2, runtime=tiny_runtime).generate(prompts, OPTIONS))
+    assert sorted(o.index for o in batched) == [0, 1, 2, 3]
+    for outcome in batched:
+        if outcome.index == 1:
+            assert outcome.result is None and "context" in outcome.error
+        else:
+            assert outcome.result.text == alone[outcome.index].result.text
+    assert [o.closes_interval for o in batched].count(True) == 2  # two batches of two
+    assert sum(o.share for o in batched) == pytest.approx(2.0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from greencoder.core.backends import BackendInfo, GenerationBackend
 from greencoder.core.generation import GenerationOptions
@@ -47,6 +48,28 @@ def generation_record(variant: Variant, task: Task, prompt: str, raw: str, clean
     return record
 
 
+def share_of(reading, share: float, rows: int):
+    """A batch's reading split to one row (`share` of it); a single prompt's reading unchanged."""
+    if rows == 1:
+        return reading
+    return replace(reading, joules=reading.joules * share,
+                   domains={name: joules * share for name, joules in reading.domains.items()},
+                   note=(reading.note + "; " if reading.note else "") + f"{share:.3f} of a batch of {rows}")
+
+
+def write_outcome(variant: Variant, task: Task, prompt: str, language, outcome, reading, info: BackendInfo,
+                  records: RecordFile) -> None:
+    """One task's line: its generation (raw, cleaned, solution, cost), or why it has none."""
+    if outcome.result is None:
+        records.append({"variant": variant.name, "benchmark": task.benchmark, "language": task.language,
+                        "task_id": task.task_id, "model": info.model, "adapter": info.adapter,
+                        "instruction": variant.instruction, "error": outcome.error, "finished_at": time.time()})
+        return
+    cleaned = clean_completion(language, prompt, outcome.result.text, task.entry_point)
+    records.append(generation_record(variant, task, prompt, outcome.result.text, cleaned, outcome.result, reading, info,
+                                     outcome.reported))
+
+
 def generate_variant(variant: Variant, tasks: Sequence[Task], records: RecordFile, backend: GenerationBackend, meter,
                      max_new_tokens: int = 512, progress: bool | None = None, log: Log = print) -> int:
     """Generate every task of `variant` not yet in `records` through `backend`; returns how many were
@@ -71,24 +94,25 @@ def generate_variant(variant: Variant, tasks: Sequence[Task], records: RecordFil
             options = GenerationOptions(max_new_tokens=max_new_tokens, stop_sequences=language.stop_sequences)
             prompts = [pending[p].prompt(variant.instruction) for p in positions]
             session = meter.start() if info.energy == "here" else None
+            waiting: list = []  # outcomes whose metered interval is still open (rows of one batch)
             for outcome in backend.generate(prompts, options):
-                task, prompt = pending[positions[outcome.index]], prompts[outcome.index]
-                reading = None
-                if session is not None:  # the meter brackets each result's interval, as before
-                    usage = (RunUsage(cpu_seconds=outcome.result.cpu_seconds, wall_seconds=outcome.result.wall_seconds,
-                                      cpu_source="rusage") if outcome.result is not None else NOTHING_RAN)
-                    reading = session.stop(usage)
+                waiting.append(outcome)
+                if not outcome.closes_interval:
+                    continue
+                readings: list = [None] * len(waiting)
+                if session is not None:  # the meter brackets the work behind these outcomes, as before
+                    cpu = sum(o.result.cpu_seconds for o in waiting if o.result is not None)
+                    wall = sum(o.result.wall_seconds for o in waiting if o.result is not None)  # rows' apportioned shares
+                    reading = session.stop(RunUsage(cpu_seconds=cpu, wall_seconds=wall, cpu_source="rusage")
+                                           if cpu or wall else NOTHING_RAN)
+                    readings = [share_of(reading, o.share, len(waiting)) for o in waiting]
                     session = meter.start()
-                if outcome.result is None:
-                    records.append({"variant": variant.name, "benchmark": task.benchmark, "language": task.language,
-                                    "task_id": task.task_id, "model": info.model, "adapter": info.adapter,
-                                    "instruction": variant.instruction, "error": outcome.error, "finished_at": time.time()})
-                else:
-                    cleaned = clean_completion(language, prompt, outcome.result.text, task.entry_point)
-                    records.append(generation_record(variant, task, prompt, outcome.result.text, cleaned, outcome.result,
-                                                     reading, info, outcome.reported))
-                written += 1
-                bar.update(1)
+                for done, reading in zip(waiting, readings, strict=True):
+                    write_outcome(variant, pending[positions[done.index]], prompts[done.index], language, done, reading,
+                                  info, records)
+                    written += 1
+                    bar.update(1)
+                waiting = []
             if session is not None:  # the interval after the last result: nothing generated in it
                 session.stop(NOTHING_RAN)
     return written

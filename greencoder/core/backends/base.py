@@ -57,6 +57,12 @@ class PromptOutcome:
     error: str | None = None
     reported: dict = field(default_factory=dict)
     """What an endpoint said about the request (its `usage` tokens, `finish_reason`, model id); empty locally."""
+    share: float = 1.0
+    """This prompt's share of the cost of the work that produced it (a batch: its rows share one
+    metered interval, split by `share`; 1.0 when generated alone)."""
+    closes_interval: bool = True
+    """The last outcome of that work: a meter interval covering it can be stopped now (rows of a batch
+    before the last say False)."""
 
 
 @runtime_checkable

@@ -17,14 +17,13 @@ from greencoder.core.runtime import Runtime
 
 class LocalBackend:
     """`Runtime` behind the backend interface. `batch_size > 1` uses `Runtime.generate_batch`
-    (left-padded batches, prompts sorted by length so little padding is wasted)."""
+    (left-padded batches of similar lengths, planned by `plan_batches`); a batch's rows come out
+    together, each with its share of the batch's cost for the meter."""
 
     def __init__(self, settings: ModelSettings, threads: int | None = None, batch_size: int = 1,
                  runtime: Runtime | None = None):
         if batch_size < 1:
             raise InputError(f"--batch-size must be at least 1, got {batch_size}")
-        if batch_size > 1 and not hasattr(Runtime, "generate_batch"):
-            raise InputError("--batch-size above 1 needs batched generation, which this build does not have")
         self.settings = settings
         self.threads = threads
         self.batch_size = batch_size
@@ -46,17 +45,19 @@ class LocalBackend:
             for index, prompt in enumerate(prompts):
                 yield self._one(runtime, index, prompt, options)
             return
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start : start + self.batch_size]
-            try:
-                results = runtime.generate_batch([prompts[i] for i in chunk], options)
-            except GreencoderError:  # one prompt of the batch is at fault: find it, keep the others
-                for index in chunk:
-                    yield self._one(runtime, index, prompts[index], options)
-                continue
-            for index, result in zip(chunk, results, strict=True):
-                yield PromptOutcome(index, result)
+        from greencoder.core.batched_generation import plan_batches
+
+        encoded = [runtime.encode(prompt) for prompt in prompts]
+        for batch in plan_batches([len(ids) for ids in encoded], self.batch_size):
+            results = runtime.generate_batch([encoded[i] for i in batch], options)
+            cost = sum(r.cpu_seconds for r in results)  # the batch's, apportioned to rows by generate_batch
+            for position, (index, result) in enumerate(zip(batch, results, strict=True)):
+                share = result.cpu_seconds / cost if cost > 0 else 1.0 / len(results)
+                last = position == len(batch) - 1
+                if result.error is not None:  # e.g. longer than the context: that row only
+                    yield PromptOutcome(index, error=result.error, share=share, closes_interval=last)
+                else:
+                    yield PromptOutcome(index, result, share=share, closes_interval=last)
 
     @staticmethod
     def _one(runtime: Runtime, index: int, prompt: str, options: GenerationOptions) -> PromptOutcome:

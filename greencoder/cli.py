@@ -410,7 +410,8 @@ def report(directory: Path) -> None:
 
 
 @cli.command(context_settings={"show_default": True})
-@click.option("--model", default=None, help="Base model (default: Qwen/Qwen2.5-Coder-0.5B, tiny fallback offline).")
+@click.option("--model", default=None, help="Base model (default: Qwen/Qwen2.5-Coder-0.5B, tiny fallback offline). "
+              "With --endpoint: the endpoint's model (default: the one it lists), whose tokenizer builds prompts.")
 @click.option("--adapter", default=None, help="Efficiency soft prompt (adapter folder or tune run folder).")
 @click.option("--device", default="auto")
 @click.option("--dtype", default="auto")
@@ -423,9 +424,10 @@ def report(directory: Path) -> None:
 @click.option("--instruction", is_flag=True, help="Put the efficiency instruction before the editor context.")
 @click.option("--meter", default="auto", help="Energy meter for completion costs and measurements.")
 @click.option("--tcp", default=None, metavar="HOST:PORT", help="Listen on TCP instead of stdio.")
+@endpoint_options
 @threads_option
 def serve(model, adapter, device, dtype, max_new_tokens, context_tokens, debounce_ms, on_battery, instruction, meter, tcp,
-          threads) -> int:
+          endpoint, api_key_env, endpoint_prompt_embeds, request_timeout, retries, threads) -> int:
     """Run the language server (stdio by default). These options are defaults; editor settings override them."""
     count = prepare_threads(threads)
     from greencoder.core.quiet import silence_libraries
@@ -438,7 +440,16 @@ def serve(model, adapter, device, dtype, max_new_tokens, context_tokens, debounc
                               max_new_tokens=max_new_tokens, context_tokens=context_tokens, debounce_ms=debounce_ms,
                               on_battery=on_battery,
                               instruction=instruction, meter=meter)
-    server = build_server(defaults)
+    shared = None
+    if endpoint:  # completions from a shared inference server; --model names its model (and tokenizer)
+        from greencoder.core.backends.openai import EndpointSettings, read_api_key
+
+        shared = EndpointSettings(endpoint, api_key_env, None, 1, request_timeout, retries,
+                                  prompt_embeds=endpoint_prompt_embeds)
+        read_api_key(api_key_env)  # a missing key is one line now, not a failed load later
+    elif api_key_env or endpoint_prompt_embeds:
+        raise InputError("--api-key-env and --endpoint-prompt-embeds need --endpoint URL")
+    server = build_server(defaults, shared)
     if tcp:
         host, _, port = tcp.rpartition(":")
         if not host or not port.isdigit():

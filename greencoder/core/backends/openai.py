@@ -190,6 +190,8 @@ class OpenAIBackend:
         self.embedder = embedder
         self.client = HttpClient(settings, read_api_key(settings.api_key_env), sleep)
         self._model: str | None = settings.model
+        self.listed: dict = {}
+        """The endpoint's /v1/models entry for the model (vLLM says `max_model_len` there)."""
         self._probed = False
         self._accepted = threading.Event()
         self._executor: ThreadPoolExecutor | None = None
@@ -212,11 +214,12 @@ class OpenAIBackend:
             if self._model is None:
                 raise self._down(f"does not list its models ({exc}): pass --model NAME") from None
             listed = {}
-        names = [m.get("id") for m in listed.get("data", []) if isinstance(m, dict) and m.get("id")]
+        entries = [m for m in listed.get("data", []) if isinstance(m, dict) and m.get("id")]
         if self._model is None:
-            if not names:
+            if not entries:
                 raise self._down("lists no model: pass --model NAME")
-            self._model = str(names[0])
+            self._model = str(entries[0]["id"])
+        self.listed = next((m for m in entries if m["id"] == self._model), {})
         self._probed = True
         if self.adapter is not None:
             self._probe_embeddings()

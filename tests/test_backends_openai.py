@@ -156,3 +156,23 @@ def test_embeddings_sent_are_the_soft_prompt_then_the_prompt_tokens(tiny_model_d
     assert torch.equal(sent, expected.detach())
     assert outcome.result.virtual_tokens == local.num_virtual_tokens
     assert outcome.result.prompt_tokens == 99 - local.num_virtual_tokens
+
+
+@pytest.mark.parametrize("settings, adapter, message", [
+    (BackendSettings("openai"), None, "needs --endpoint"),
+    (BackendSettings("openai", endpoint="http://h:1/v1", batch_size=4), None, "--batch-size is for --backend local"),
+    (BackendSettings("local", model="m", endpoint="http://h:1/v1"), None, "--endpoint is for --backend openai"),
+    (BackendSettings("local"), None, "needs --model"),
+    (BackendSettings("openai", endpoint="http://h:1/v1", endpoint_prompt_embeds=True), "soft", "needs --model"),
+])
+def test_impossible_backend_combinations_are_one_line(settings, adapter, message):
+    with pytest.raises(InputError, match=message) as caught:
+        check_backend(settings, adapter)
+    assert "\n" not in str(caught.value)
+
+
+def test_the_cli_refuses_an_endpoint_without_the_openai_backend(tmp_path, capsys):
+    from greencoder.cli import main
+
+    assert main(["evaluate", "--endpoint", "http://127.0.0.1:9/v1", "--variant", "canonical", "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.strip() == "greencoder: error: --endpoint needs --backend openai"

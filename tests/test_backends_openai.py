@@ -176,3 +176,14 @@ def test_the_cli_refuses_an_endpoint_without_the_openai_backend(tmp_path, capsys
 
     assert main(["evaluate", "--endpoint", "http://127.0.0.1:9/v1", "--variant", "canonical", "--out", str(tmp_path)]) == 1
     assert capsys.readouterr().err.strip() == "greencoder: error: --endpoint needs --backend openai"
+
+
+def test_a_stop_that_begins_in_the_prompts_last_characters_cuts_as_local_generation_does():
+    """Local generation stops on a stop sequence that begins with the prompt's final characters; so must the
+    cut here (a one-character stop such as the server's single-line "\\n" looks only at the new text)."""
+    with Stub(lambda body, n: completion("def g():\n    pass")) as stub:
+        client = backend(stub.url)
+        [outcome] = list(client.generate(["x = 1\n"], OPTIONS))
+        [single] = list(client.generate(["x = 1\n"], GenerationOptions(8, ("\n",))))
+    assert outcome.result.text == "" and outcome.result.stop_reason == "stop_sequence"
+    assert single.result.text == "def g():"

@@ -266,7 +266,8 @@ class OpenAIBackend:
         if not isinstance(raw, str):
             raise RequestRefused(200, "the answer's choice has no text")
         stops = tuple(s for s in options.stop_sequences if s)
-        tail = prompt[-(max((len(s) for s in stops), default=1) - 1):] if stops and self.embedder is None else ""
+        reach = max((len(s) for s in stops), default=1) - 1  # how far back into the prompt a stop can begin
+        tail = prompt[-reach:] if reach > 0 and self.embedder is None else ""
         text, cut = cut_at_stop(raw, stops, prompt_tail=tail) if stops else (raw, False)
         finish = choice.get("finish_reason")
         usage = answer.get("usage") if isinstance(answer.get("usage"), dict) else {}
@@ -278,7 +279,7 @@ class OpenAIBackend:
             reason = STOP_EOS
         result = GenerationResult(
             text=text,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0) - virtual if usage.get("prompt_tokens") else 0,
+            prompt_tokens=max(0, int(usage["prompt_tokens"]) - virtual) if usage.get("prompt_tokens") else 0,
             virtual_tokens=virtual,
             new_tokens=int(usage.get("completion_tokens") or 0),
             wall_seconds=time.perf_counter() - wall_start,

@@ -78,6 +78,28 @@ def model_options(function):
     return threads_option(function)
 
 
+def endpoint_options(function):
+    """--endpoint and its companions, shared by `evaluate` and `serve` (one meaning everywhere)."""
+    options = [
+        click.option("--endpoint", default=None, metavar="URL",
+                     help="OpenAI-compatible server (vLLM, llama.cpp, Ollama, TGI, transformers serve), "
+                          "e.g. http://127.0.0.1:8000/v1; energy is then spent there, not measured here."),
+        click.option("--api-key-env", default=None, metavar="VAR",
+                     help="Environment variable holding the endpoint's API key (the key is never printed)."),
+        click.option("--endpoint-prompt-embeds", is_flag=True,
+                     help="The endpoint accepts prompt embeddings (vLLM --enable-prompt-embeds): soft prompts are "
+                          "sent there (checked with one request first); without it soft prompts are refused."),
+        click.option("--request-timeout", type=click.FloatRange(min=0, min_open=True), default=600.0,
+                     help="Seconds one endpoint request may take; failed requests are retried with backoff."),
+        click.option("--retries", type=click.IntRange(min=0), default=4,
+                     help="Further attempts after an endpoint request fails (connection, timeout, 5xx, 429); "
+                          "waits 1 s, 2 s, 4 s, ... between them."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
 def read_source(file: Path) -> str:
     """A source file's text, or a one-line InputError naming it."""
     try:
@@ -309,7 +331,8 @@ def _split_list(values: tuple[str, ...], allowed: tuple[str, ...], option: str) 
 
 
 @cli.command(context_settings={"show_default": True})
-@click.option("--model", default=None, help="Base model (HF id or folder); not needed for --variant canonical or --generations.")
+@click.option("--model", default=None, help="Base model (HF id or folder); not needed for --variant canonical or --generations. "
+              "With --backend openai: the endpoint's model name (default: the one it lists).")
 @click.option("--variant", "variants", multiple=True,
               help="baseline, instruction, canonical, NAME=ADAPTER, or 'NAME=RUN/epoch-*' (every epoch of a tune run, "
                    "as NAME-ep:N; quote it) (repeatable; default: baseline and instruction).")
@@ -338,11 +361,17 @@ def _split_list(values: tuple[str, ...], allowed: tuple[str, ...], option: str) 
 @click.option("--watts-per-core", type=click.FloatRange(min=0, min_open=True), default=None)
 @click.option("--unsafe-no-sandbox", is_flag=True, help="Run generated code even where no sandbox is available.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
+@click.option("--backend", type=click.Choice(["local", "openai"]), default="local",
+              help="Generate with the local model, or with the OpenAI-compatible server at --endpoint.")
+@endpoint_options
+@click.option("--batch-size", type=click.IntRange(min=1), default=1, help="Prompts per batch (local backend).")
+@click.option("--concurrency", type=click.IntRange(min=1), default=4, help="Requests in flight at once (openai backend).")
 @click.argument("stray", nargs=-1, metavar="")
 @threads_option
 def evaluate(model, variants, instruction, benchmarks, languages, data, out, measure, generations, workers, shard, limit,
              max_new_tokens, device, dtype, runs, min_seconds, cooldown, baseline_seconds, alpha, meter, watts_per_core,
-             unsafe_no_sandbox, progress, stray, threads) -> None:
+             unsafe_no_sandbox, progress, backend, endpoint, api_key_env, endpoint_prompt_embeds, request_timeout,
+             retries, batch_size, concurrency, stray, threads) -> None:
     """Generate, score (pass@1), measure and tabulate the paper's benchmark comparisons."""
     if stray:
         raise InputError(f"unexpected argument{'s' if len(stray) > 1 else ''} {' '.join(stray)}: if the shell expanded an "
@@ -359,8 +388,12 @@ def evaluate(model, variants, instruction, benchmarks, languages, data, out, mea
         generations=str(generations) if generations else None, workers=workers, shard=parse_shard(shard), limit=limit,
         max_new_tokens=max_new_tokens, device=device, dtype=dtype, measure=measure, meter=meter, watts_per_core=watts_per_core,
         runs=runs, min_seconds=min_seconds, cooldown_seconds=cooldown, baseline_seconds=baseline_seconds, alpha=alpha,
-        unsafe_no_sandbox=unsafe_no_sandbox,
+        unsafe_no_sandbox=unsafe_no_sandbox, backend=backend, endpoint=endpoint, api_key_env=api_key_env,
+        batch_size=batch_size, concurrency=concurrency, request_timeout=request_timeout,
+        retries=retries, endpoint_prompt_embeds=endpoint_prompt_embeds,
     )
+    if endpoint and backend != "openai":
+        raise InputError("--endpoint needs --backend openai")
     outcome = run_evaluation(settings, count, log=lambda line: click.echo(f"greencoder: {line}", err=True),
                              progress=progress, warn=warn)
     for note in outcome.notes:
@@ -385,7 +418,8 @@ def report(directory: Path, epochs: str) -> None:
 
 
 @cli.command(context_settings={"show_default": True})
-@click.option("--model", default=None, help="Base model (default: Qwen/Qwen2.5-Coder-0.5B, tiny fallback offline).")
+@click.option("--model", default=None, help="Base model (default: Qwen/Qwen2.5-Coder-0.5B, tiny fallback offline). "
+              "With --endpoint: the endpoint's model (default: the one it lists), whose tokenizer builds prompts.")
 @click.option("--adapter", default=None, help="Efficiency soft prompt (adapter folder or tune run folder).")
 @click.option("--device", default="auto")
 @click.option("--dtype", default="auto")
@@ -398,9 +432,10 @@ def report(directory: Path, epochs: str) -> None:
 @click.option("--instruction", is_flag=True, help="Put the efficiency instruction before the editor context.")
 @click.option("--meter", default="auto", help="Energy meter for completion costs and measurements.")
 @click.option("--tcp", default=None, metavar="HOST:PORT", help="Listen on TCP instead of stdio.")
+@endpoint_options
 @threads_option
 def serve(model, adapter, device, dtype, max_new_tokens, context_tokens, debounce_ms, on_battery, instruction, meter, tcp,
-          threads) -> int:
+          endpoint, api_key_env, endpoint_prompt_embeds, request_timeout, retries, threads) -> int:
     """Run the language server (stdio by default). These options are defaults; editor settings override them."""
     count = prepare_threads(threads)
     from greencoder.core.quiet import silence_libraries
@@ -413,7 +448,16 @@ def serve(model, adapter, device, dtype, max_new_tokens, context_tokens, debounc
                               max_new_tokens=max_new_tokens, context_tokens=context_tokens, debounce_ms=debounce_ms,
                               on_battery=on_battery,
                               instruction=instruction, meter=meter)
-    server = build_server(defaults)
+    shared = None
+    if endpoint:  # completions from a shared inference server; --model names its model (and tokenizer)
+        from greencoder.core.backends.openai import EndpointSettings, read_api_key
+
+        shared = EndpointSettings(endpoint, api_key_env, None, 1, request_timeout, retries,
+                                  prompt_embeds=endpoint_prompt_embeds)
+        read_api_key(api_key_env)  # a missing key is one line now, not a failed load later
+    elif api_key_env or endpoint_prompt_embeds:
+        raise InputError("--api-key-env and --endpoint-prompt-embeds need --endpoint URL")
+    server = build_server(defaults, shared)
     if tcp:
         host, _, port = tcp.rpartition(":")
         if not host or not port.isdigit():

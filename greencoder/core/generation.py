@@ -20,6 +20,8 @@ STOP_EOS = "eos"
 STOP_SEQUENCE = "stop_sequence"
 STOP_MAX_TOKENS = "max_new_tokens"
 STOP_CANCELLED = "cancelled"
+STOP_ERROR = "error"
+"""A row of generate_batch that could not be generated at all; its `error` says why."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class GenerationResult:
     """Prompt positions whose keys/values came from the prefix cache instead (prefill tokens saved)."""
     forward_passes: int = 0
     """Model calls: prefill chunks plus decoding steps (prompt lookup makes the latter fewer than tokens)."""
+    error: str | None = None
+    """Only from generate_batch: why this row was not generated (e.g. too long for the context), one
+    line; then stop_reason is STOP_ERROR, the text empty and the counts and costs zero."""
 
 
 class StopSequenceCriteria:
@@ -182,24 +187,15 @@ def generate(
 
     from greencoder.core.decoding import greedy_decode, new_cache, prefill_virtual
 
-    if options.max_new_tokens < 1:
-        raise InputError(f"max_new_tokens must be at least 1, got {options.max_new_tokens}")
-    if options.prompt_lookup_tokens < 0:
-        raise InputError(f"prompt_lookup_tokens must be 0 (off) or more, got {options.prompt_lookup_tokens}")
+    check_options(options)
     ids = [int(i) for i in input_ids]
     prompt_length = len(ids)
-    if prompt_length == 0:
-        raise InputError("cannot generate from an empty prompt")
     base = getattr(model, "get_base_model", lambda: model)()
-    limit = context_limit(base, tokenizer)
-    if prompt_length + num_virtual_tokens + options.max_new_tokens > limit:
-        raise InputError(
-            f"prompt of {prompt_length} tokens + {num_virtual_tokens} soft-prompt tokens + "
-            f"{options.max_new_tokens} new tokens exceeds the model's context of {limit} tokens"
-        )
+    problem = prompt_problem(prompt_length, num_virtual_tokens, options.max_new_tokens, context_limit(base, tokenizer))
+    if problem is not None:
+        raise InputError(problem)
     cancel = cancel or threading.Event()
-    config = greedy_generation_config(model, tokenizer, options)
-    eos_ids = set(config.eos_token_id or [])
+    eos_ids = eos_token_ids(model, tokenizer, options)
     stop_criteria = StopSequenceCriteria(tokenizer, options.stop_sequences, prompt_length) if options.stop_sequences else None
 
     def should_stop(sequence: list[int]) -> bool:
@@ -229,31 +225,80 @@ def generate(
         if prefix_cache is not None:
             prefix_cache.store(cache_key, (ids + new_ids)[: decoded.cached_tokens], decoded.cache)
     wall, cpu = time.perf_counter() - wall_start, time.process_time() - cpu_start
+    return build_result(
+        tokenizer, ids, new_ids, eos_ids, options, cancelled=cancel.is_set(), num_virtual_tokens=num_virtual_tokens,
+        wall_seconds=wall, cpu_seconds=cpu, prefill_tokens=prefill_tokens, reused_tokens=reused_tokens,
+        forward_passes=forward_passes,
+    )
 
+
+def check_options(options: GenerationOptions) -> None:
+    """Options that no prompt could be generated with: an InputError naming the option."""
+    if options.max_new_tokens < 1:
+        raise InputError(f"max_new_tokens must be at least 1, got {options.max_new_tokens}")
+    if options.prompt_lookup_tokens < 0:
+        raise InputError(f"prompt_lookup_tokens must be 0 (off) or more, got {options.prompt_lookup_tokens}")
+
+
+def prompt_problem(prompt_length: int, num_virtual_tokens: int, max_new_tokens: int, limit: int) -> str | None:
+    """Why a prompt of this many tokens cannot be generated from (one line), or None when it can."""
+    if prompt_length == 0:
+        return "cannot generate from an empty prompt"
+    if prompt_length + num_virtual_tokens + max_new_tokens > limit:
+        return (
+            f"prompt of {prompt_length} tokens + {num_virtual_tokens} soft-prompt tokens + "
+            f"{max_new_tokens} new tokens exceeds the model's context of {limit} tokens"
+        )
+    return None
+
+
+def eos_token_ids(model, tokenizer, options: GenerationOptions) -> set[int]:
+    """Every token id that ends a greedy generation (the model's, the tokenizer's, the options' extras)."""
+    return set(greedy_generation_config(model, tokenizer, options).eos_token_id or [])
+
+
+def build_result(
+    tokenizer,
+    prompt_ids: Sequence[int],
+    new_ids: list[int],
+    eos_ids: set[int],
+    options: GenerationOptions,
+    *,
+    cancelled: bool,
+    num_virtual_tokens: int,
+    wall_seconds: float,
+    cpu_seconds: float,
+    prefill_tokens: int,
+    reused_tokens: int,
+    forward_passes: int,
+) -> GenerationResult:
+    """The GenerationResult of greedy tokens `new_ids`: text without a final eos and cut before the
+    first stop sequence, and why generation ended. One function, so a batched row and a single
+    generation of the same tokens give the same result."""
     if new_ids and new_ids[-1] in eos_ids:
         new_ids_for_text, ended_by_eos = new_ids[:-1], True
     else:
         new_ids_for_text, ended_by_eos = new_ids, False
     text = tokenizer.decode(new_ids_for_text, skip_special_tokens=True)
-    prompt_tail = tokenizer.decode(ids[-1:], skip_special_tokens=True)
+    prompt_tail = tokenizer.decode(list(prompt_ids[-1:]), skip_special_tokens=True)
     text, stopped = cut_at_stop(text, options.stop_sequences, prompt_tail)
     if stopped:
         reason = STOP_SEQUENCE
     elif ended_by_eos:
         reason = STOP_EOS
-    elif cancel.is_set():
+    elif cancelled:
         reason = STOP_CANCELLED
     else:
         reason = STOP_MAX_TOKENS
     return GenerationResult(
         text=text,
-        prompt_tokens=prompt_length,
+        prompt_tokens=len(prompt_ids),
         virtual_tokens=num_virtual_tokens,
         new_tokens=len(new_ids),
-        wall_seconds=wall,
-        cpu_seconds=cpu,
+        wall_seconds=wall_seconds,
+        cpu_seconds=cpu_seconds,
         stop_reason=reason,
-        token_ids=new_ids,
+        token_ids=list(new_ids),
         prefill_tokens=prefill_tokens,
         reused_tokens=reused_tokens,
         forward_passes=forward_passes,

@@ -138,3 +138,28 @@ class Runtime:
                 prefix_cache=self.prefix_cache,
                 cache_key=cache_key,
             )
+
+    def generate_batch(
+        self,
+        prompts: Sequence[str | Sequence[int]],
+        options: GenerationOptions | None = None,
+        cancel: threading.Event | None = None,
+    ) -> list[GenerationResult]:
+        """Greedy continuations of several prompts (text or token ids) in one left-padded batch, the
+        soft prompt first in every row; results in input order, each what `generate` gives for that
+        prompt alone (token for token in float32; see core/batched_decoding for bf16).
+
+        A prompt that cannot be generated (empty, or too long for the context with the soft prompt
+        and max_new_tokens) does not fail the batch: its result has `error` (one line) and
+        stop_reason "error"; bad `options` raise InputError. wall_seconds/cpu_seconds of the whole
+        batch are apportioned to rows by each row's share of the positions computed (its padded
+        prefill width, one per decoding step it was still in); prompt_tokens, new_tokens and
+        stop_reason are exact per row. A set `cancel` stops every unfinished row between forward
+        passes (stop_reason "cancelled"). The prefix cache is neither read nor filled. Group and
+        order prompts with `greencoder.core.batched_generation.plan_batches` to waste little padding."""
+        from greencoder.core.batched_generation import generate_batch
+
+        rows = [self.encode(p) if isinstance(p, str) else list(p) for p in prompts]
+        with self._generate_lock:
+            return generate_batch(self.model, self.tokenizer, rows, options or GenerationOptions(),
+                                  num_virtual_tokens=self.num_virtual_tokens, cancel=cancel)

@@ -54,6 +54,22 @@ class EvaluateSettings:
     baseline_seconds: float = 5.0
     alpha: float = 0.005
     unsafe_no_sandbox: bool = False
+    backend: str = "local"
+    endpoint: str | None = None
+    api_key_env: str | None = None
+    batch_size: int = 1
+    concurrency: int = 4
+    request_timeout: float = 600.0
+    retries: int = 4
+    endpoint_prompt_embeds: bool = False
+
+    def backend_settings(self, threads: int | None = None):
+        """How model variants are generated (greencoder.core.backends)."""
+        from greencoder.core.backends import BackendSettings
+
+        return BackendSettings(self.backend, self.model, self.device, self.dtype, threads, self.batch_size, self.endpoint,
+                               self.api_key_env, self.concurrency, self.request_timeout,
+                               self.retries, endpoint_prompt_embeds=self.endpoint_prompt_embeds)
 
 
 @dataclass
@@ -157,12 +173,17 @@ def evaluate(settings: EvaluateSettings, threads: int, log: Log = print, progres
         specs = sorted(external)
     variants = resolve_variants(specs, settings.instruction, external)
     model_variants = [v for v in variants if v.needs_model]
-    if model_variants and not settings.model:
+    if model_variants and not settings.model and settings.backend == "local":
         raise InputError(f"variants {', '.join(v.name for v in model_variants)} need --model"
                          + (f" (the --generations file has only {', '.join(sorted(external))})" if external else ""))
     if settings.measure and settings.shard:
         raise InputError("--measure cannot run with --shard: energy must be measured on one machine; merge the shards' "
                          "files into one folder and run --measure there")
+    if model_variants:
+        from greencoder.core.backends import check_backend
+
+        for variant in model_variants:  # e.g. a soft prompt on an endpoint without embeddings: refused now
+            check_backend(settings.backend_settings(threads), variant.adapter)
     tasks = select_tasks(settings)
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -177,16 +198,21 @@ def evaluate(settings: EvaluateSettings, threads: int, log: Log = print, progres
         added = import_generations(settings.generations, external_lines, [v for v in variants if not v.canonical],
                                    tasks, generations)
         log(f"imported {added} generations from {settings.generations}")
-    if model_variants and settings.model:
+    if model_variants:
+        from greencoder.core.backends import open_backend
         from greencoder.core.meters import select_meter
-        from greencoder.core.model_loading import ModelSettings
         from greencoder.evaluation.generate import generate_variant
 
-        meter = select_meter(settings.meter, watts_per_core=settings.watts_per_core).meter
-        model = ModelSettings(settings.model, None, settings.device, settings.dtype)
+        # on an endpoint the energy is spent there: no meter is chosen (its validation costs a second here)
+        meter = (select_meter(settings.meter, watts_per_core=settings.watts_per_core).meter
+                 if settings.backend == "local" else None)
         for variant in model_variants:
-            outcome.generated += generate_variant(variant, tasks, generations, model, threads, meter,
-                                                  settings.max_new_tokens, progress, log)
+            backend = open_backend(settings.backend_settings(threads), variant.adapter)
+            try:
+                outcome.generated += generate_variant(variant, tasks, generations, backend, meter,
+                                                      settings.max_new_tokens, progress, log)
+            finally:
+                backend.close()
 
     all_generations = {record_key(r): r for r in read_all(out, "generations")}
     correctness = RecordFile(out / f"correctness{suffix}.jsonl")

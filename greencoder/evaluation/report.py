@@ -58,10 +58,13 @@ def generation_cost(generations: list[dict], order: list[str]) -> tuple[list[str
         done = [g for g in generations if g.get("variant") == variant and "new_tokens" in g]
         if not done:
             continue
-        kinds = sorted({g["energy"]["kind"] for g in done if g.get("energy")})
+        metered = [g for g in done if g.get("energy")]
+        kinds = sorted({g["energy"]["kind"] for g in metered})
+        if len(metered) < len(done):  # generated on an endpoint: its energy was spent there, unmeasured
+            kinds.append("not measured here (endpoint)")
+        joules = f"{mean(g['energy']['joules'] for g in metered):.3f}" if metered else "n/a"
         rows.append([variant, str(len(done)), f"{mean(g['new_tokens'] for g in done):.1f}",
-                     f"{mean(g['wall_seconds'] for g in done):.3f}",
-                     f"{mean(g['energy']['joules'] for g in done if g.get('energy')):.3f}", ", ".join(kinds)])
+                     f"{mean(g['wall_seconds'] for g in done):.3f}", joules, ", ".join(kinds)])
     return headers, rows
 
 

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Callable
 
+from greencoder.core.backends.base import ELSEWHERE
 from greencoder.core.completion import CompletionSettings, complete_at
 from greencoder.core.languages import Language
 from greencoder.core.meters.base import RunUsage
@@ -49,6 +50,8 @@ class Suggestion:
     """Where this answer begins in that suggestion (characters typed along before it)."""
 
     def detail(self) -> str:
+        if self.energy_kind == ELSEWHERE:
+            return f"greencoder · {self.tokens} tokens · {self.milliseconds:.0f} ms · energy spent at the endpoint, not measured"
         return (f"greencoder · {self.tokens} tokens · {self.milliseconds:.0f} ms · {self.joules:.3g} J "
                 f"({self.energy_kind}{', from CPU time' if self.energy_kind == 'estimated' else ''})")
 
@@ -211,10 +214,18 @@ class CompletionService:
         reading = session.stop(RunUsage(cpu_seconds=cpu, wall_seconds=wall, cpu_source="rusage"))
         joules = reading.joules + selected.take_validation_joules(reading.kind)
         cancelled = generation.stop_reason == "cancelled" or token.is_set()
-        self.ledger.add_completion(generation.new_tokens, wall, joules, reading.kind, cancelled, cpu_seconds=cpu,
-                                   prefill_tokens=getattr(generation, "prefill_tokens", generation.prompt_tokens),
-                                   prefill_tokens_saved=getattr(generation, "reused_tokens", 0))
+        elsewhere = getattr(runtime, "energy", "here") == ELSEWHERE
+        if elsewhere:  # the model ran at the endpoint: what is metered here is this server's own work only
+            self.ledger.add_endpoint_completion(generation.new_tokens, wall, joules, reading.kind, cancelled,
+                                                cpu_seconds=cpu, endpoint=runtime.info().device)
+        else:
+            self.ledger.add_completion(generation.new_tokens, wall, joules, reading.kind, cancelled, cpu_seconds=cpu,
+                                       prefill_tokens=getattr(generation, "prefill_tokens", generation.prompt_tokens),
+                                       prefill_tokens_saved=getattr(generation, "reused_tokens", 0))
         if cancelled or not result.text.strip():
             return None
+        if elsewhere:
+            return Suggestion(result.text, result.multiline, generation.new_tokens, wall * 1000, cpu, 0.0, ELSEWHERE,
+                              "endpoint", generation.stop_reason, threads)
         return Suggestion(result.text, result.multiline, generation.new_tokens, wall * 1000, cpu, joules, reading.kind,
                           reading.source, generation.stop_reason, threads)

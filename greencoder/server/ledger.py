@@ -37,6 +37,13 @@ class EnergyLedger:
     suggestions_shown: int = 0
     suggestions_accepted: int = 0
     characters_accepted: int = 0
+    endpoint_completions: int = 0
+    """Completions generated at an OpenAI-compatible endpoint (`serve --endpoint`): their generation
+    energy was spent on the endpoint's hardware and is not measured here, so none of it is in
+    `completion_joules`."""
+    endpoint: str | None = None
+    server_joules: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    """What this server's own work for endpoint completions cost here (building prompts, HTTP), by kind."""
     _suggestion_lengths: "OrderedDict[str, int]" = field(default_factory=OrderedDict, repr=False)
     _accepted_ranges: dict[str, list[tuple[int, int]]] = field(default_factory=dict, repr=False)
     listener: Callable[[], None] | None = field(default=None, repr=False)
@@ -54,6 +61,21 @@ class EnergyLedger:
             self.completion_joules[kind] += joules
             self.prefill_tokens += prefill_tokens
             self.prefill_tokens_saved += prefill_tokens_saved
+        self._changed()
+
+    def add_endpoint_completion(self, tokens: int, seconds: float, server_joules: float, kind: str,
+                                cancelled: bool = False, cpu_seconds: float = 0.0, endpoint: str | None = None) -> None:
+        """A completion the endpoint generated: counted and timed, its generation energy left unmeasured;
+        `server_joules` is this server's own share, kept apart under its own name."""
+        with self._lock:
+            self.completions += 1
+            self.endpoint_completions += 1
+            self.cancelled += cancelled
+            self.completion_tokens += tokens
+            self.completion_seconds += seconds
+            self.completion_cpu_seconds += cpu_seconds
+            self.server_joules[kind] += server_joules
+            self.endpoint = endpoint or self.endpoint
         self._changed()
 
     def add_shown(self, suggestion_id: str, characters: int) -> None:
@@ -124,6 +146,10 @@ class EnergyLedger:
                 "suggestionsShown": self.suggestions_shown,
                 "suggestionsAccepted": self.suggestions_accepted,
                 "charactersAccepted": self.characters_accepted,
+                "endpointCompletions": self.endpoint_completions,
+                "endpointEnergy": (f"{self.endpoint_completions} completions were generated at {self.endpoint}: their "
+                                   "energy was spent there and is not measured here" if self.endpoint_completions else None),
+                "serverJoules": {k: round(v, 6) for k, v in self.server_joules.items()},
                 "joulesPerAcceptedCharacter": {
                     kind: (joules / self.characters_accepted if self.characters_accepted else None)
                     for kind, joules in self.completion_joules.items()},

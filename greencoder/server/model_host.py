@@ -44,6 +44,20 @@ def load_runtime_for(settings: ServerSettings, warn: Callable[[str], None]):
                         settings.threads, model_given=settings.model is not None, warn=warn)
 
 
+def endpoint_loader(endpoint) -> Loader:
+    """A loader serving completions from an OpenAI-compatible endpoint (`greencoder serve --endpoint`):
+    `settings.model` names the endpoint's model (None: the one it lists) and the tokenizer to build
+    prompts with; a soft prompt is sent as prompt embeddings where the endpoint was declared to take
+    them, and refused (the load fails with that line) where not."""
+
+    def load(settings: ServerSettings, warn: Callable[[str], None]):
+        from greencoder.core.backends.endpoint_runtime import open_endpoint_runtime
+
+        return open_endpoint_runtime(endpoint, settings.model, settings.adapter, settings.threads)
+
+    return load
+
+
 class ModelHost:
     def __init__(self, listener: Listener, warn: Callable[[str], None] | None = None, loader: Loader | None = None):
         self.listener = listener
@@ -119,7 +133,9 @@ class ModelHost:
         if self._runtime is None:
             return LoadEvent("failed", "no model loaded", None)
         info = self._runtime.info()
-        return LoadEvent("ready", f"{info.model}{' + ' + info.adapter if info.adapter else ''} ready on {info.device}",
+        where = (f"at endpoint {info.device} (its energy is spent there, not measured here)"
+                 if getattr(self._runtime, "energy", "here") == "elsewhere" else f"on {info.device}")
+        return LoadEvent("ready", f"{info.model}{' + ' + info.adapter if info.adapter else ''} ready {where}",
                          self._loaded)
 
 

@@ -30,6 +30,7 @@ from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled
 from pygls.lsp.server import LanguageServer
 
 from greencoder import __version__
+from greencoder.core.backends.base import BackendError
 from greencoder.core.completion import MIN_CONTEXT_BUDGET
 from greencoder.core.errors import GreencoderError, InputError
 from greencoder.core.languages import Language, get_language, language_for_path
@@ -40,7 +41,7 @@ from greencoder.server.documents import LspWorkspace, document_key
 from greencoder.core.source import FunctionSpan
 from greencoder.server.ledger import EnergyLedger
 from greencoder.server.measuring import MeasurementOrchestrator
-from greencoder.server.model_host import LoadEvent, ModelHost
+from greencoder.server.model_host import LoadEvent, ModelHost, endpoint_loader
 from greencoder.server.protocol import GreencoderProtocol
 from greencoder.server.settings import SECTION, ServerSettings, check_against_model, merge, plain
 
@@ -55,14 +56,17 @@ logger = logging.getLogger("greencoder.server")
 class GreencoderLanguageServer(LanguageServer):
     """The session: settings, model, ledger and the services the handlers call."""
 
-    def __init__(self, defaults: ServerSettings):
+    def __init__(self, defaults: ServerSettings, endpoint=None):
         super().__init__("greencoder", __version__, protocol_cls=GreencoderProtocol)
+        self.endpoint = endpoint
+        """EndpointSettings when completions come from an OpenAI-compatible server (serve --endpoint)."""
         self.settings = defaults
         self.loop: asyncio.AbstractEventLoop | None = None
         self.started_loading = False
         self.cancellations = Cancellations()
         self.ledger = EnergyLedger(listener=self.ledger_changed)
-        self.host = ModelHost(self._on_load_event, warn=self.warn)
+        self.host = ModelHost(self._on_load_event, warn=self.warn,
+                              loader=endpoint_loader(endpoint) if endpoint is not None else None)
         self._meter_choice = MeterChoice(defaults.meter, defaults.watts_per_core)
         self.completions = CompletionService(self.host, self.ledger, lambda: self.settings, lambda: self._meter_choice,
                                              self.cancellations)
@@ -71,6 +75,7 @@ class GreencoderLanguageServer(LanguageServer):
         self._load_progress: str | None = None
         self._load_progress_ready: asyncio.Future | None = None
         self._ledger_push_pending = False
+        self._last_backend_error = ""
 
     # ------------------------------------------------------------------ messages and threads
 
@@ -223,6 +228,12 @@ class GreencoderLanguageServer(LanguageServer):
                                 document.position_codec, language, explicit)
         try:
             return await self.completions.suggest(request)
+        except BackendError as exc:  # the endpoint is down or refuses us: the user should know, once per reason
+            logger.warning("no completion for %s: %s", uri, exc)
+            if str(exc) != self._last_backend_error:
+                self._last_backend_error = str(exc)
+                self.warn(str(exc))
+            return None
         except GreencoderError as exc:
             logger.warning("no completion for %s: %s", uri, exc)
             return None
@@ -463,12 +474,13 @@ class _NoTracebackForCancelledRequests(logging.Filter):
         return not (record.exc_info and isinstance(record.exc_info[1], JsonRpcRequestCancelled))
 
 
-def build_server(defaults: ServerSettings | None = None) -> GreencoderLanguageServer:
-    """A server with every handler of this module registered."""
+def build_server(defaults: ServerSettings | None = None, endpoint=None) -> GreencoderLanguageServer:
+    """A server with every handler of this module registered; with `endpoint` (EndpointSettings) its
+    completions come from that OpenAI-compatible server."""
     rpc_logger = logging.getLogger("pygls.protocol.json_rpc")
     if not any(isinstance(f, _NoTracebackForCancelledRequests) for f in rpc_logger.filters):
         rpc_logger.addFilter(_NoTracebackForCancelledRequests())
-    server = GreencoderLanguageServer(defaults or ServerSettings())
+    server = GreencoderLanguageServer(defaults or ServerSettings(), endpoint)
     for method, options, handler in HANDLERS:
         server.feature(method, options)(handler)
     server.command(MEASURE_COMMAND)(measure_energy)

@@ -15,7 +15,9 @@ Two rows per language, each compared like with like:
 Columns: the plain median, the sandbox as it starts programs now (the compiled launcher/init of
 native.py), and the previous start path (a Python preexec_fn and the Perl init) in the same run,
 interleaved so that the machine's drift affects all alike (the order alternates). Ratios are
-sandboxed / plain; the target is <= 2x. `--no-old` leaves out the previous path.
+sandboxed / plain; the target is <= 2x. Wall time and CPU time (ours and our children's, which
+includes bubblewrap, the init and the program) are both shown: on a shared, loaded machine wall
+time grows with every extra process that must wait for a CPU. `--no-old` leaves out the previous path.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -54,10 +57,17 @@ def available_languages(names: list[str]):
     return chosen
 
 
-def timed(call) -> float:
+def timed(call) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process and every process it waited for)."""
+    before = _cpu()
     start = time.perf_counter()
     call()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu() - before
+
+
+def _cpu() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def checked(result, what: str) -> None:
@@ -139,19 +149,24 @@ def main() -> None:
                         order.reverse()
                     for name, call in order:
                         times[name].append(timed(call))
-                results.append((language, row, {name: statistics.median(values) * 1000 for name, values in times.items()}))
+                results.append((language, row, {
+                    name: (statistics.median(t[0] for t in values) * 1000, statistics.median(t[1] for t in values) * 1000)
+                    for name, values in times.items()}))
 
     columns = list(sandboxes)
-    print("\nmedian wall time (ms) of interleaved runs; ratio = sandboxed / plain (target <= 2x)")
+    print("\nmedians of interleaved runs (ms); ratio = sandboxed / plain (target <= 2x)")
     print("  run:     the built program's run command, plain subprocess vs Job.run()")
     print("  execute: temp folder + same compile command + run + clean-up, plain vs Sandbox.execute()")
-    header = f"   {'':8} {'':8} {'plain':>8}" + "".join(f" {name:>9} {'ratio':>7}" for name in columns)
-    print(header)
-    for language, row, medians in results:
-        line = f"   {language.display_name:8} {row:8} {medians['plain']:8.1f}"
-        for name in columns:
-            line += f" {medians[name]:9.1f} {medians[name] / medians['plain']:6.2f}x"
-        print(line)
+    print("  wall: elapsed time (inflated on a loaded machine, where every process start waits for a CPU);")
+    print("  cpu:  CPU time of this process and all it waited for (bwrap, init, program), less load-sensitive")
+    for metric, index in (("wall", 0), ("cpu", 1)):
+        print(f"\n   {metric:8} {'':8} {'plain':>8}" + "".join(f" {name:>9} {'ratio':>7}" for name in columns))
+        for language, row, medians in results:
+            plain = medians["plain"][index]
+            line = f"   {language.display_name:8} {row:8} {plain:8.1f}"
+            for name in columns:
+                line += f" {medians[name][index]:9.1f} {medians[name][index] / plain:6.2f}x"
+            print(line)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ Layers, strongest first (the cgroup, chosen separately in cgroups.py, combines w
 2. `unshare`: user, network, PID, IPC and UTS namespaces, but the host's file system: world-writable
    host folders (/tmp, /dev/shm) and host unix sockets stay reachable;
 3. an unprivileged uid, a new session and rlimits only: no namespaces at all;
-4. macOS `sandbox-exec` with a profile that denies the network and writes outside the job folder.
+4. macOS `sandbox-exec` with a profile that denies the network and writes outside the job folder
+   (but reads everything the user can, and runs as the user): weak, so opted in like 2 and 3.
 When greencoder runs as root, the child switches to an unprivileged uid *before* exec'ing the
 wrapper: `bwrap --uid` started by root is still uid 0 to the kernel. Anything weaker than
 bubblewrap is used only when asked for (`namespaces="unshare"|"none"`, `allow_weak`, or
@@ -49,6 +50,8 @@ GAPS = {
     "unshare": "no file-system view: host /tmp and /dev/shm writes persist, host unix sockets and FIFOs reachable",
     None: "no namespaces: network open, host /tmp and /dev/shm writes persist, host unix sockets reachable, "
           "other processes visible and signalable by the same uid",
+    "sandbox-exec": "reads every file you can read, runs as you (your processes visible and signalable), "
+                    "memory bounded by rlimits only",
 }
 
 
@@ -319,8 +322,13 @@ def plan_isolation(policy: SandboxPolicy, cgroup_version: str | None) -> Plan:
         etc = etc_snapshot(str(policy.resolved_jobs_dir())) if kind == "bubblewrap" else None
         return Plan(Isolation(namespaces=kind, **base, **flags), policy, uid, gid, rejected, perl, etc, helper)
 
+    weak_ok = wanted in ("unshare", "none") or policy.allow_weak or policy.allow_unsandboxed
     if platform.system() == "Darwin" and wanted in ("auto", "none") and shutil.which("sandbox-exec"):
-        return candidate("sandbox-exec", network_isolated=True, filesystem_isolated=True)
+        if not weak_ok:
+            raise SandboxUnavailable(
+                "macOS offers sandbox-exec only, which denies the network and writes outside the job but "
+                f"{GAPS['sandbox-exec']}; it needs an opt-in: pass --allow-weak-sandbox or set {WEAK_ENV}=1")
+        return candidate("sandbox-exec", network_isolated=True, filesystem_isolated=True, gaps=GAPS["sandbox-exec"])
     if wanted in ("auto", "bubblewrap"):
         if shutil.which("bwrap") is None:
             rejected.append("bubblewrap: bwrap not installed")
@@ -329,7 +337,6 @@ def plan_isolation(policy: SandboxPolicy, cgroup_version: str | None) -> Plan:
             if reason is None:
                 return plan
             rejected.append(f"bubblewrap: {reason}")
-    weak_ok = wanted in ("unshare", "none") or policy.allow_weak or policy.allow_unsandboxed
     if wanted == "auto" and not weak_ok:
         raise SandboxUnavailable(
             "bubblewrap is unavailable (" + "; ".join(rejected) + "); weaker isolation leaves the host's /tmp, "

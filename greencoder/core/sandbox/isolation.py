@@ -299,10 +299,16 @@ def _perl_init(policy: SandboxPolicy) -> str | None:
 
 
 def _native_helper(policy: SandboxPolicy) -> str | None:
-    try:
-        return native.native_helper(str(ensure_jobs_dir(policy.resolved_jobs_dir())))
-    except OSError:
-        return None
+    """The compiled helper, cached in the default jobs folder (one build per machine and source,
+    whatever jobs folder a policy names), else in the policy's own."""
+    for jobs in dict.fromkeys([SandboxPolicy(jobs_dir=None).resolved_jobs_dir(), policy.resolved_jobs_dir()]):
+        try:
+            helper = native.native_helper(str(ensure_jobs_dir(jobs)))
+        except (OSError, SandboxUnavailable):
+            continue
+        if helper is not None:
+            return helper
+    return None
 
 
 @functools.lru_cache(maxsize=8)
@@ -317,6 +323,7 @@ def plan_isolation(policy: SandboxPolicy, cgroup_version: str | None) -> Plan:
     base = dict(cgroup=cgroup_version, uid=uid, rlimits=True, new_session=True)
 
     def candidate(kind: str | None, **flags) -> Plan:
+        ensure_jobs_dir(policy.resolved_jobs_dir())  # a planted link or foreign folder: refused before any write
         helper = _native_helper(policy) if kind != "sandbox-exec" else None
         perl = _perl_init(policy) if kind in ("bubblewrap", "unshare") and helper is None else None
         etc = etc_snapshot(str(policy.resolved_jobs_dir())) if kind == "bubblewrap" else None

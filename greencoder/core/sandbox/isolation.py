@@ -48,7 +48,7 @@ _libc = ctypes.CDLL(None, use_errno=True)
 # What each level below bubblewrap leaves open; printed in the warning and the label.
 GAPS = {
     "unshare": "no file-system view: host /tmp and /dev/shm writes persist, host unix sockets and FIFOs reachable",
-    None: "no namespaces: network open, host /tmp and /dev/shm writes persist, host unix sockets reachable, "
+    None: "no namespaces: network open, host /tmp and /dev/shm writes persist, host unix sockets and FIFOs reachable, "
           "other processes visible and signalable by the same uid",
     "sandbox-exec": "reads every file you can read, runs as you (your processes visible and signalable), "
                     "memory bounded by rlimits only",

@@ -171,7 +171,7 @@ def _run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], jo
                 preexec_fn=preexec,
             )
         except (OSError, subprocess.SubprocessError) as exc:
-            raw.sandbox_failure = f"could not start {wrapped[0]}: {exc}"
+            raw.sandbox_failure = f"could not start {command[0]}: {exc}"
             return raw
         finally:
             for fd in (status_write, init_write, report_write):

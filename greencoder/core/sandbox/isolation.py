@@ -323,8 +323,10 @@ def plan_isolation(policy: SandboxPolicy, cgroup_version: str | None) -> Plan:
     base = dict(cgroup=cgroup_version, uid=uid, rlimits=True, new_session=True)
 
     def candidate(kind: str | None, **flags) -> Plan:
+        if kind == "sandbox-exec":  # nothing to prepare on the host; job folders are checked when made
+            return Plan(Isolation(namespaces=kind, **base, **flags), policy, uid, gid, rejected)
         ensure_jobs_dir(policy.resolved_jobs_dir())  # a planted link or foreign folder: refused before any write
-        helper = _native_helper(policy) if kind != "sandbox-exec" else None
+        helper = _native_helper(policy)
         perl = _perl_init(policy) if kind in ("bubblewrap", "unshare") and helper is None else None
         etc = etc_snapshot(str(policy.resolved_jobs_dir())) if kind == "bubblewrap" else None
         return Plan(Isolation(namespaces=kind, **base, **flags), policy, uid, gid, rejected, perl, etc, helper)

@@ -52,6 +52,21 @@ def cli() -> None:
     )
 
 
+def _allow_weak_sandbox(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        from greencoder.core.sandbox import allow_weak_sandbox
+
+        allow_weak_sandbox()
+    return value
+
+
+def weak_sandbox_option(function):
+    """`--allow-weak-sandbox` on the commands that run untrusted code; the policy lives in the sandbox."""
+    return click.option("--allow-weak-sandbox", is_flag=True, expose_value=False, callback=_allow_weak_sandbox,
+                        help="Where bubblewrap is unavailable, run untrusted code under weaker isolation (unshare, "
+                             "or an unprivileged uid) with a warning; same as GREENCODER_ALLOW_WEAK_SANDBOX=1.")(function)
+
+
 def threads_option(function):
     function = debug_option(function)
     return click.option(
@@ -206,6 +221,7 @@ def make_tiny_model_command(directory: Path, force: bool, no_fim: bool, seed: in
 @click.option("--unsafe-no-sandbox", is_flag=True, help="Run even where no sandbox is available (the program can touch your files).")
 @click.option("--json", "as_json", is_flag=True, help="Print the raw measurements and comparisons as JSON.")
 @debug_option
+@weak_sandbox_option
 def measure(files: tuple[Path, ...], call: str, function: str | None, language: str | None, runs: int,
             min_seconds: float, cooldown: float, baseline_seconds: float, alpha: float, meter: str,
             watts_per_core: float | None, memory_mib: int, cxx_flags: str, unsafe_no_sandbox: bool, as_json: bool) -> None:
@@ -368,6 +384,7 @@ def _split_list(values: tuple[str, ...], allowed: tuple[str, ...], option: str) 
 @click.option("--concurrency", type=click.IntRange(min=1), default=4, help="Requests in flight at once (openai backend).")
 @click.argument("stray", nargs=-1, metavar="")
 @threads_option
+@weak_sandbox_option
 def evaluate(model, variants, instruction, benchmarks, languages, data, out, measure, generations, workers, shard, limit,
              max_new_tokens, device, dtype, runs, min_seconds, cooldown, baseline_seconds, alpha, meter, watts_per_core,
              unsafe_no_sandbox, progress, backend, endpoint, api_key_env, endpoint_prompt_embeds, request_timeout,
@@ -434,6 +451,7 @@ def report(directory: Path, epochs: str) -> None:
 @click.option("--tcp", default=None, metavar="HOST:PORT", help="Listen on TCP instead of stdio.")
 @endpoint_options
 @threads_option
+@weak_sandbox_option
 def serve(model, adapter, device, dtype, max_new_tokens, context_tokens, debounce_ms, on_battery, instruction, meter, tcp,
           endpoint, api_key_env, endpoint_prompt_embeds, request_timeout, retries, threads) -> int:
     """Run the language server (stdio by default). These options are defaults; editor settings override them."""

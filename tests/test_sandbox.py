@@ -829,11 +829,14 @@ def test_macos_uses_sandbox_exec_denying_network_and_writes_outside_the_job(monk
     monkeypatch.setattr(isolation_module.shutil, "which", lambda name, *a, **k: f"/usr/bin/{name}")
     plan_isolation.cache_clear()
     try:
-        plan = plan_isolation(SandboxPolicy(use_cgroup=False), None)
+        with pytest.raises(SandboxUnavailable, match="sandbox-exec only.*--allow-weak-sandbox"):
+            plan_isolation(SandboxPolicy(use_cgroup=False, allow_weak=False), None)  # weaker than bubblewrap
+        plan = plan_isolation(SandboxPolicy(use_cgroup=False, allow_weak=True), None)
     finally:
         plan_isolation.cache_clear()
     assert plan.isolation.namespaces == "sandbox-exec"
     assert plan.isolation.network_isolated and plan.isolation.filesystem_isolated
+    assert "WEAK: reads every file you can read, runs as you" in plan.isolation.label
     argv = plan.wrap(["python3", "main.py"], tmp_path / "job", None)
     assert argv[:2] == ["sandbox-exec", "-p"] and argv[3:] == ["python3", "main.py"]
     profile = argv[2]

@@ -316,6 +316,33 @@ def test_weak_level_needs_an_opt_in_and_says_what_it_leaves_open(no_bubblewrap, 
     assert len(warnings) == 1 and "WEAK SANDBOX" in warnings[0] and "bwrap not installed" in warnings[0]
 
 
+@pytest.mark.parametrize("command", [["measure", "--runs", "0"], ["evaluate", "--workers", "0"], ["serve", "--threads", "0"]],
+                         ids=["measure", "evaluate", "serve"])
+def test_allow_weak_sandbox_flag_is_the_environment_opt_in(no_bubblewrap, monkeypatch, command):
+    """`--allow-weak-sandbox` on each command that runs untrusted code sets the one policy the
+    environment variable sets: every SandboxPolicy made afterwards allows the weak level, which then
+    runs with its warning. (The option is handled before the invalid option after it stops the command.)"""
+    from greencoder.cli import main
+
+    monkeypatch.setenv(WEAK_ENV, "0")  # restored after the test
+    assert not SandboxPolicy().allow_weak
+    assert main([command[0], "--allow-weak-sandbox", *command[1:]]) != 0
+    assert os.environ[WEAK_ENV] == "1" and SandboxPolicy().allow_weak
+    if os.geteuid() != 0 and shutil.which("unshare") is None:
+        return
+    warnings = []
+    sandbox = Sandbox(SandboxPolicy(use_cgroup=False, jobs_dir=no_bubblewrap.jobs_dir), warn=warnings.append)
+    assert "WEAK" in sandbox.isolation.label and len(warnings) == 1
+
+
+def test_without_the_flag_the_commands_leave_the_policy_alone(monkeypatch):
+    from greencoder.cli import main
+
+    monkeypatch.setenv(WEAK_ENV, "0")
+    assert main(["evaluate", "--workers", "0"]) != 0
+    assert not SandboxPolicy().allow_weak
+
+
 def test_unshare_level_does_not_claim_file_system_isolation(tmp_path):
     sandbox = make_sandbox("unshare", tmp_path)
     marker = Path("/tmp") / f"gc-trust-unshare-{os.getpid()}"

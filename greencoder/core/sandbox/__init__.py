@@ -10,12 +10,12 @@ Every result records the isolation it ran under (`result.isolation.label`).
 
 from .classify import printable
 from .executor import Job, Sandbox
-from .isolation import SandboxPolicy, SandboxUnavailable
+from .isolation import SandboxPolicy, SandboxUnavailable, allow_weak_sandbox
 from .limits import DEFAULT_COMPILE_LIMITS, DEFAULT_RUN_LIMITS, Limits
 from .results import ExecutionResult, Isolation, Status
 from .toolchains import ToolchainError, Toolchains
 
 __all__ = [
     "DEFAULT_COMPILE_LIMITS", "DEFAULT_RUN_LIMITS", "ExecutionResult", "Isolation", "Job", "Limits", "Sandbox",
-    "SandboxPolicy", "SandboxUnavailable", "Status", "ToolchainError", "Toolchains", "printable",
+    "SandboxPolicy", "SandboxUnavailable", "Status", "ToolchainError", "Toolchains", "allow_weak_sandbox", "printable",
 ]

@@ -22,6 +22,7 @@ from pathlib import Path
 from .jobdirs import owner_alive, owner_tag
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+_prepared: set[tuple[str, ...]] = set()  # parent cgroups already set up by this process
 V1_CONTROLLERS = ("memory", "pids", "cpuacct", "freezer")
 _RUN_NAME = re.compile(r"^run-(\d+)-(\d+)-[0-9a-f]+$")
 
@@ -128,16 +129,34 @@ class CgroupSupport:
         group.remove()
         return True
 
-    def create(self, memory_bytes: int, max_processes: int) -> RunCgroup:
-        name = f"run-{owner_tag()}-{uuid.uuid4().hex[:12]}"  # owner pid and start time: reaped once it is gone
+    def _prepare_parents(self) -> None:
+        """Create the parent cgroups (and, on v2, enable the controllers for their children)."""
+        for parent in self.parents.values():
+            parent.mkdir(exist_ok=True)
         if self.version == "v2":
             parent = self.parents[""]
-            parent.mkdir(exist_ok=True)
             try:
                 _write(parent / "cgroup.subtree_control", "+memory +pids +cpu")
             except OSError:
                 _write(parent / "cgroup.subtree_control", "+memory +pids")
-            path = parent / name
+
+    def create(self, memory_bytes: int, max_processes: int) -> RunCgroup:
+        """A fresh cgroup for one run. The parents are set up once per process (reused between
+        runs); should one vanish, it is set up again."""
+        key = tuple(sorted(str(path) for path in self.parents.values()))
+        if key not in _prepared:
+            self._prepare_parents()
+            _prepared.add(key)
+        try:
+            return self._create(memory_bytes, max_processes)
+        except FileNotFoundError:
+            self._prepare_parents()
+            return self._create(memory_bytes, max_processes)
+
+    def _create(self, memory_bytes: int, max_processes: int) -> RunCgroup:
+        name = f"run-{owner_tag()}-{uuid.uuid4().hex[:12]}"  # owner pid and start time: reaped once it is gone
+        if self.version == "v2":
+            path = self.parents[""] / name
             path.mkdir()
             group = RunCgroup("v2", {"": path})
             try:
@@ -150,11 +169,14 @@ class CgroupSupport:
                 raise
             return group
         paths = {}
-        for controller, parent in self.parents.items():
-            parent.mkdir(exist_ok=True)
-            paths[controller] = parent / name
-            paths[controller].mkdir()
         group = RunCgroup("v1", paths)
+        try:
+            for controller, parent in self.parents.items():
+                (parent / name).mkdir()
+                paths[controller] = parent / name
+        except OSError:
+            group.remove()
+            raise
         try:
             memory = paths["memory"]
             _write(memory / "memory.limit_in_bytes", str(memory_bytes))
@@ -212,6 +234,15 @@ class RunCgroup:
         except OSError:
             return []
 
+    def populated(self) -> bool | None:
+        """Whether any task (thread, zombie leader included) is in the cgroup; None when unknown."""
+        try:
+            if self.version == "v2":
+                return _keyed(_read(self.paths[""] / "cgroup.events")).get("populated", 1) != 0
+            return bool(_read(self.paths["pids"] / "tasks").split())
+        except (OSError, KeyError):
+            return None
+
     def cpu_seconds(self) -> float | None:
         try:
             if self.version == "v2":
@@ -250,7 +281,10 @@ class RunCgroup:
             return None
 
     def kill(self, timeout: float = 5.0) -> int:
-        """SIGKILL everything in the cgroup, forks in flight included; returns how many were alive."""
+        """SIGKILL everything in the cgroup, forks in flight included; returns how many were alive.
+        A cgroup without a task stays so (only we put tasks in), so there is nothing to do then."""
+        if self.populated() is False:
+            return 0
         alive = len(self.pids())
         if self.version == "v2" and (self.paths[""] / "cgroup.kill").exists():
             _write(self.paths[""] / "cgroup.kill", "1")

@@ -112,6 +112,7 @@ class Job:
             self.space.remove()
             raise
         self._built: ExecutionResult | None = None
+        self._exposed: list[str] | None = None  # the toolchain folders the sandbox shows (exposed_paths)
 
     def __enter__(self) -> Job:
         return self
@@ -165,10 +166,12 @@ class Job:
     def _run(self, argv: list[str], stage: str, limits: Limits, address_space: bool, stdin: bytes | None,
              expected_stdout: str | None) -> ExecutionResult:
         sandbox = self.sandbox
-        try:
-            exposed = sandbox.toolchains.exposed_paths(self.language)
-        except ToolchainError as exc:
-            return ExecutionResult(Status.SANDBOX_ERROR, str(exc), stage, sandbox.isolation)
+        if self._exposed is None:  # resolved once per job, not per run
+            try:
+                self._exposed = sandbox.toolchains.exposed_paths(self.language)
+            except ToolchainError as exc:
+                return ExecutionResult(Status.SANDBOX_ERROR, str(exc), stage, sandbox.isolation)
+        exposed = self._exposed
         raw = run_isolated(sandbox.plan, sandbox.cgroups, argv, self.directory, self.environment(), limits,
                            address_space, stdin, exposed, self.space.scratch, self.read_only)
         status, reason = classify(raw, stage, limits, expected_stdout)

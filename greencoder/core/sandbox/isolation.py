@@ -7,7 +7,8 @@ Layers, strongest first (the cgroup, chosen separately in cgroups.py, combines w
 2. `unshare`: user, network, PID, IPC and UTS namespaces, but the host's file system: world-writable
    host folders (/tmp, /dev/shm) and host unix sockets stay reachable;
 3. an unprivileged uid, a new session and rlimits only: no namespaces at all;
-4. macOS `sandbox-exec` with a profile that denies the network and writes outside the job folder.
+4. macOS `sandbox-exec` with a profile that denies the network and writes outside the job folder
+   (but reads everything the user can, and runs as the user): weak, so opted in like 2 and 3.
 When greencoder runs as root, the child switches to an unprivileged uid *before* exec'ing the
 wrapper: `bwrap --uid` started by root is still uid 0 to the kernel. Anything weaker than
 bubblewrap is used only when asked for (`namespaces="unshare"|"none"`, `allow_weak`, or
@@ -26,10 +27,10 @@ import shutil
 import signal
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import pid1
+from . import native, pid1
 from .errors import SandboxUnavailable
 from .jobdirs import ensure_jobs_dir, make_owned_dir, remove_tree
 from .limits import Limits
@@ -47,13 +48,23 @@ _libc = ctypes.CDLL(None, use_errno=True)
 # What each level below bubblewrap leaves open; printed in the warning and the label.
 GAPS = {
     "unshare": "no file-system view: host /tmp and /dev/shm writes persist, host unix sockets and FIFOs reachable",
-    None: "no namespaces: network open, host /tmp and /dev/shm writes persist, host unix sockets reachable, "
+    None: "no namespaces: network open, host /tmp and /dev/shm writes persist, host unix sockets and FIFOs reachable, "
           "other processes visible and signalable by the same uid",
+    "sandbox-exec": "reads every file you can read, runs as you (your processes visible and signalable), "
+                    "memory bounded by rlimits only",
 }
 
 
 def _weak_allowed_by_environment() -> bool:
     return os.environ.get(WEAK_ENV, "") not in ("", "0")
+
+
+def allow_weak_sandbox() -> None:
+    """Opt in, for this process and the processes it starts, to isolation weaker than bubblewrap
+    (still with a loud warning and a label that says what is open): what the CLI's
+    `--allow-weak-sandbox` does, the same as GREENCODER_ALLOW_WEAK_SANDBOX=1. Every SandboxPolicy
+    made afterwards has `allow_weak` set, however deep in the program it is made."""
+    os.environ[WEAK_ENV] = "1"
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,7 @@ class Plan:
     rejected: list[str] = field(default_factory=list)  # why stronger levels were not used
     perl_init: str | None = None  # the execute-only perl the trusted PID-1 init runs from (pid1.py)
     etc: str | None = None  # bubblewrap's /etc: a snapshot of the allowed entries (view.etc_snapshot)
+    native: str | None = None  # the compiled helper (native.py): launcher and init, replacing preexec and perl
 
     @property
     def runs_shim(self) -> bool:
@@ -100,7 +112,17 @@ class Plan:
     @property
     def trusted_status(self) -> bool:
         """Whether the init reports the program's real wait status on a pipe (else 128+N is ambiguous)."""
-        return self.runs_shim and self.perl_init is not None
+        return self.runs_shim and self.init_program is not None
+
+    @property
+    def init_program(self) -> str | None:
+        """The host path of the trusted init: the compiled helper, else the execute-only Perl."""
+        return self.native or self.perl_init
+
+    def init_argv(self, inside: str | None, status_fd: int | None, argv: list[str]) -> list[str]:
+        if self.native is not None and inside is not None and status_fd is not None:
+            return [inside, "init", str(status_fd), *argv]
+        return pid1.init_argv(inside, status_fd, argv)
 
     def wrap(self, argv: list[str], job_dir: Path, status_fd: int | None, exposed: list[str] = (),
              scratch: Path | None = None, init_fd: int | None = None, tmpfs_bytes: int | None = None,
@@ -110,12 +132,12 @@ class Plan:
         `read_only`: job files bubblewrap mounts read-only (they cannot be replaced either)."""
         kind = self.isolation.namespaces
         if kind == "bubblewrap":
-            trusted = self.perl_init is not None and init_fd is not None
-            inner = pid1.init_argv(pid1.INSIDE_PATH if trusted else None, init_fd, argv)
+            trusted = self.init_program is not None and init_fd is not None
+            inner = self.init_argv(pid1.INSIDE_PATH if trusted else None, init_fd, argv)
             return bubblewrap_argv(inner, job_dir, self.hidden_paths(), status_fd, list(exposed), scratch,
-                                   self.perl_init if trusted else None, tmpfs_bytes, self.etc, list(read_only))
+                                   self.init_program if trusted else None, tmpfs_bytes, self.etc, list(read_only))
         if kind == "unshare":
-            return unshare_argv(pid1.init_argv(self.perl_init, init_fd, argv))
+            return unshare_argv(self.init_argv(self.init_program, init_fd, argv))
         if kind == "sandbox-exec":
             return ["sandbox-exec", "-p", sandbox_exec_profile(job_dir), *argv]
         return argv
@@ -131,6 +153,17 @@ class Plan:
                 continue
             unique.append(path)
         return unique
+
+    def launch(self, argv: list[str], limits: Limits, address_space: bool, cgroup_procs: list[str],
+               report_fd: int | None) -> tuple[list[str], Callable[[], None] | None]:
+        """How to start the wrapped command: through the compiled helper, which does the preexec
+        steps itself (so Popen can vfork), or with the Python preexec. `report_fd`: where the helper
+        writes why it failed before exec'ing `argv` (needed for the helper)."""
+        if self.native is not None and report_fd is not None:
+            rlimits = child_rlimits(limits, address_space, cgroup_limits_processes=bool(cgroup_procs))
+            return native.launch_argv(self.native, os.getpid(), report_fd, self.switch_uid, self.switch_gid,
+                                      cgroup_procs, rlimits, argv), None
+        return argv, self.preexec(limits, address_space, cgroup_procs)
 
     def preexec(self, limits: Limits, address_space: bool, cgroup_procs: list[str]) -> Callable[[], None]:
         """The child's last steps before exec: join the cgroup, new session, rlimits, drop the uid,
@@ -230,9 +263,9 @@ def _probe(plan: Plan) -> str | None:
     try:
         if plan.switch_uid is not None:
             os.chown(job, plan.switch_uid, plan.switch_gid)
-        argv = plan.wrap(["true"], job, None)
+        argv, preexec = plan.launch(plan.wrap(["true"], job, None), Limits(wall_seconds=20), True, [], 2)
         completed = subprocess.run(argv, cwd=job, capture_output=True, timeout=20, stdin=subprocess.DEVNULL,
-                                   preexec_fn=plan.preexec(Limits(wall_seconds=20), True, []))
+                                   preexec_fn=preexec)
         if completed.returncode != 0:
             message = completed.stderr.decode(errors="replace").strip().splitlines()
             return message[-1] if message else f"exit status {completed.returncode}"
@@ -243,11 +276,39 @@ def _probe(plan: Plan) -> str | None:
         remove_tree(job)
 
 
+def without_native(plan: Plan) -> Plan:
+    """The same level started the slower way: a Python preexec and the Perl init (also what the
+    benchmark compares against)."""
+    return replace(plan, native=None, perl_init=_perl_init(plan.policy) if plan.runs_shim else None)
+
+
+def _probe_with_fallback(plan: Plan) -> tuple[Plan, str | None]:
+    """Probe the plan; where the compiled helper is what fails, the same level without it."""
+    reason = _probe(plan)
+    if reason is None or plan.native is None:
+        return plan, reason
+    slower = without_native(plan)
+    return (slower, None) if _probe(slower) is None else (plan, reason)
+
+
 def _perl_init(policy: SandboxPolicy) -> str | None:
     try:
         return pid1.execute_only_perl(str(ensure_jobs_dir(policy.resolved_jobs_dir())))
     except OSError:
         return None
+
+
+def _native_helper(policy: SandboxPolicy) -> str | None:
+    """The compiled helper, cached in the default jobs folder (one build per machine and source,
+    whatever jobs folder a policy names), else in the policy's own."""
+    for jobs in dict.fromkeys([SandboxPolicy(jobs_dir=None).resolved_jobs_dir(), policy.resolved_jobs_dir()]):
+        try:
+            helper = native.native_helper(str(ensure_jobs_dir(jobs)))
+        except (OSError, SandboxUnavailable):
+            continue
+        if helper is not None:
+            return helper
+    return None
 
 
 @functools.lru_cache(maxsize=8)
@@ -262,33 +323,41 @@ def plan_isolation(policy: SandboxPolicy, cgroup_version: str | None) -> Plan:
     base = dict(cgroup=cgroup_version, uid=uid, rlimits=True, new_session=True)
 
     def candidate(kind: str | None, **flags) -> Plan:
-        perl = _perl_init(policy) if kind in ("bubblewrap", "unshare") else None
+        if kind == "sandbox-exec":  # nothing to prepare on the host; job folders are checked when made
+            return Plan(Isolation(namespaces=kind, **base, **flags), policy, uid, gid, rejected)
+        ensure_jobs_dir(policy.resolved_jobs_dir())  # a planted link or foreign folder: refused before any write
+        helper = _native_helper(policy)
+        perl = _perl_init(policy) if kind in ("bubblewrap", "unshare") and helper is None else None
         etc = etc_snapshot(str(policy.resolved_jobs_dir())) if kind == "bubblewrap" else None
-        return Plan(Isolation(namespaces=kind, **base, **flags), policy, uid, gid, rejected, perl, etc)
+        return Plan(Isolation(namespaces=kind, **base, **flags), policy, uid, gid, rejected, perl, etc, helper)
 
+    weak_ok = wanted in ("unshare", "none") or policy.allow_weak or policy.allow_unsandboxed
     if platform.system() == "Darwin" and wanted in ("auto", "none") and shutil.which("sandbox-exec"):
-        return candidate("sandbox-exec", network_isolated=True, filesystem_isolated=True)
+        if not weak_ok:
+            raise SandboxUnavailable(
+                "macOS offers sandbox-exec only, which denies the network and writes outside the job but "
+                f"{GAPS['sandbox-exec']}; it needs an opt-in: pass --allow-weak-sandbox or set {WEAK_ENV}=1")
+        return candidate("sandbox-exec", network_isolated=True, filesystem_isolated=True, gaps=GAPS["sandbox-exec"])
     if wanted in ("auto", "bubblewrap"):
         if shutil.which("bwrap") is None:
             rejected.append("bubblewrap: bwrap not installed")
         else:
-            plan = candidate("bubblewrap", network_isolated=True, filesystem_isolated=True)
-            reason = _probe(plan)
+            plan, reason = _probe_with_fallback(candidate("bubblewrap", network_isolated=True, filesystem_isolated=True))
             if reason is None:
                 return plan
             rejected.append(f"bubblewrap: {reason}")
-    weak_ok = wanted in ("unshare", "none") or policy.allow_weak or policy.allow_unsandboxed
     if wanted == "auto" and not weak_ok:
         raise SandboxUnavailable(
             "bubblewrap is unavailable (" + "; ".join(rejected) + "); weaker isolation leaves the host's /tmp, "
-            f"unix sockets or network open, so it needs an opt-in: set {WEAK_ENV}=1 (or pass --unsafe-no-sandbox)"
+            f"unix sockets or network open, so it needs an opt-in: pass --allow-weak-sandbox or set {WEAK_ENV}=1 "
+            "(or pass --unsafe-no-sandbox)"
         )
     if wanted in ("auto", "unshare"):
         if shutil.which("unshare") is None:
             rejected.append("unshare: not installed")
         else:
-            plan = candidate("unshare", network_isolated=True, filesystem_isolated=False, gaps=GAPS["unshare"])
-            reason = _probe(plan)
+            plan, reason = _probe_with_fallback(
+                candidate("unshare", network_isolated=True, filesystem_isolated=False, gaps=GAPS["unshare"]))
             if reason is None and (uid is not None or policy.allow_unsandboxed):
                 return plan
             rejected.append(f"unshare: {reason or 'runs as you, so your files are writable'}")

@@ -27,7 +27,7 @@ from .errors import SandboxUnavailable
 
 MS_NOSUID, MS_NODEV = 2, 4
 MNT_DETACH = 2
-_OWNED = re.compile(r"^(?:job|probe|pid1|etc)-(\d+)-(\d+)-")
+_OWNED = re.compile(r"^(?:job|probe|pid1|etc|build)-(\d+)-(\d+)-")
 _libc = ctypes.CDLL(None, use_errno=True)
 
 

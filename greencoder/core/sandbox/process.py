@@ -155,26 +155,34 @@ def _run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], jo
     # program's real wait status (pid1.py). stdin goes through a pipe too, never a file in the job.
     status_read, status_write = os.pipe() if plan.isolation.namespaces == "bubblewrap" else (None, None)
     init_read, init_write = os.pipe() if plan.trusted_status else (None, None)
+    # The compiled launcher (native.py) writes why it failed here; its exec of the wrapper closes it.
+    report_read, report_write = os.pipe() if plan.native is not None else (None, None)
     try:
         wrapped = plan.wrap(argv, job_dir, status_write, exposed, scratch, init_write, limits.max_disk_bytes,
                             [str(job_dir / name) for name in read_only])
+        command, preexec = plan.launch(wrapped, limits, address_space, group.procs_files if group else [],
+                                       report_write)
         started = time.monotonic()
         try:
             process = subprocess.Popen(
-                wrapped, cwd=job_dir, env=env, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+                command, cwd=job_dir, env=env, stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                pass_fds=tuple(fd for fd in (status_write, init_write) if fd is not None),
-                preexec_fn=plan.preexec(limits, address_space, group.procs_files if group else []),
+                pass_fds=tuple(fd for fd in (status_write, init_write, report_write) if fd is not None),
+                preexec_fn=preexec,
             )
         except (OSError, subprocess.SubprocessError) as exc:
-            raw.sandbox_failure = f"could not start {wrapped[0]}: {exc}"
+            raw.sandbox_failure = f"could not start {command[0]}: {exc}"
             return raw
         finally:
-            for fd in (status_write, init_write):
+            for fd in (status_write, init_write, report_write):
                 if fd is not None:
                     os.close(fd)
-            status_write = init_write = None
+            status_write = init_write = report_write = None
         _supervise(process, raw, group, limits, started, stdin)
+        launch_failure = _read_all(report_read).decode(errors="replace").strip()
+        if launch_failure:
+            raw.sandbox_failure = launch_failure.splitlines()[0]
+            return raw
         if status_read is not None:
             raw.sandbox_failure = _bwrap_failure(status_read, raw)
         if plan.runs_shim and not raw.sandbox_failure:
@@ -189,7 +197,7 @@ def _run_isolated(plan: Plan, cgroups: CgroupSupport | None, argv: list[str], jo
             raw.peak_memory_bytes = group.peak_memory_bytes() or raw.peak_memory_bytes
         return raw
     finally:
-        for fd in (status_read, status_write, init_read, init_write):
+        for fd in (status_read, status_write, init_read, init_write, report_read, report_write):
             if fd is not None:
                 os.close(fd)
         if group is not None:

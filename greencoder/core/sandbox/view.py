@@ -39,7 +39,17 @@ def _link_or_bind(path: str) -> list[str]:
 
 def system_view(etc: str | None = None) -> list[str]:
     """bwrap arguments for the read-only system part of the view (links kept as links). `etc`: a
-    snapshot of the allowed /etc entries (etc_snapshot), bound in one mount instead of one each."""
+    snapshot of the allowed /etc entries (etc_snapshot), bound in one mount instead of one each.
+    Worked out once per process: the system folders do not come and go between runs."""
+    return list(_system_view(etc))
+
+
+@functools.lru_cache(maxsize=8)
+def _system_view(etc: str | None) -> tuple[str, ...]:
+    return tuple(_build_system_view(etc))
+
+
+def _build_system_view(etc: str | None) -> list[str]:
     args: list[str] = []
     for root in SYSTEM_ROOTS:
         args += _link_or_bind(root)

@@ -90,7 +90,7 @@ def write_generations(path: Path, rows: list[dict]) -> Path:
 def slowed_down(solution: str, entry_point: str) -> str:
     """The same function, made to do pointless work on every call."""
     return solution + (f"\n\n_greencoder_original = {entry_point}\n\n"
-                       f"def {entry_point}(*args, **kwargs):\n    sum(range(30000))\n"
+                       f"def {entry_point}(*args, **kwargs):\n    sum(range(300000))\n"
                        f"    return _greencoder_original(*args, **kwargs)\n")
 
 

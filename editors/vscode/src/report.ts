@@ -5,6 +5,11 @@
  *
  * Joules are kept by kind ("estimated" from CPU time, "measured" by a hardware meter) and never
  * added across kinds. Pure: no `vscode` import.
+ *
+ * Completions generated at a remote endpoint (`greencoder serve --endpoint`) cost energy on the
+ * endpoint's hardware, which is not measured here: the server counts them (`endpointCompletions`),
+ * charges them no completion joules, and keeps its own work for them (prompts, HTTP) apart as
+ * `serverJoules`. They are shown as such, never as "0 J" or as if the server's share were their cost.
  */
 
 import { Measurement, escapeMarkdown, measurementLine, measurementShort, parseMeasurement } from "./measurement";
@@ -49,6 +54,12 @@ export interface EnergyReport {
   lastMeasurement: Measurement | null;
   /** The model's state on the server: "idle", "loading", "ready" or "failed". */
   model: string;
+  /** Completions generated at a remote endpoint (0: all local); none of their energy is in `completionJoules`. */
+  endpointCompletions: number;
+  /** The server's sentence saying where the endpoint completions' energy went; null when there were none. */
+  endpointEnergy: string | null;
+  /** This server's own energy for endpoint completions (prompt building, HTTP), by kind. */
+  serverJoules: Record<string, number>;
 }
 
 function isRecordOfNumbers(value: unknown): value is Record<string, number> {
@@ -97,6 +108,9 @@ export function parseReport(value: unknown): EnergyReport | undefined {
     measuredJoules: isRecordOfNumbers(raw.measuredJoules) ? raw.measuredJoules : {},
     lastMeasurement: parseMeasurement(raw.lastMeasurement) ?? null,
     model: typeof raw.model === "string" ? raw.model : "unknown",
+    endpointCompletions: number("endpointCompletions"),
+    endpointEnergy: typeof raw.endpointEnergy === "string" ? raw.endpointEnergy : null,
+    serverJoules: isRecordOfNumbers(raw.serverJoules) ? raw.serverJoules : {},
   };
 }
 
@@ -137,8 +151,36 @@ export function powerLine(power: PowerPolicy): string {
   return `${POWER_SOURCE[power.source] ?? power.source}; onBattery = ${power.onBattery}; in force: ${power.inForce}`;
 }
 
+/** What stands in for an endpoint completion's energy: it was spent there, and nothing here measures it. */
+export const ENDPOINT_ENERGY = "energy spent at the endpoint (not measured here)";
+
+/** Completions generated here (not at an endpoint). */
+function localCompletions(report: EnergyReport): number {
+  return Math.max(0, report.completions - report.endpointCompletions);
+}
+
+/** The completions' energy: joules for local ones, the endpoint note for endpoint ones. */
+function completionEnergyText(report: EnergyReport): string {
+  if (report.endpointCompletions === 0) return formatJoules(report.completionJoules);
+  const endpoint = `${ENDPOINT_ENERGY} for ${plural(report.endpointCompletions, "endpoint completion")}`;
+  const local = localCompletions(report);
+  return local === 0 ? endpoint : `${formatJoules(report.completionJoules)} for ${plural(local, "local completion")}; ${endpoint}`;
+}
+
+/** "12.3 mJ est (prompts, HTTP; not the generation)": this server's own share of endpoint completions. */
+function serverEnergyText(report: EnergyReport): string {
+  return `${formatJoules(report.serverJoules)} (building prompts, HTTP; not the generation)`;
+}
+
+/**
+ * J per accepted character: not shown when every completion came from an endpoint (its energy is not
+ * known here), labelled as covering local work only when some did.
+ */
 function perCharacterText(report: EnergyReport): string {
-  return formatPerCharacter(report.joulesPerAcceptedCharacter) ?? "n/a (no character accepted yet)";
+  if (report.endpointCompletions > 0 && localCompletions(report) === 0) return `n/a: ${ENDPOINT_ENERGY}`;
+  const text = formatPerCharacter(report.joulesPerAcceptedCharacter);
+  if (!text) return "n/a (no character accepted yet)";
+  return report.endpointCompletions > 0 ? `${text} (local completions only)` : text;
 }
 
 function suggestionsText(report: EnergyReport): string {
@@ -157,6 +199,7 @@ function plural(count: number, word: string): string {
 
 function usesEstimates(report: EnergyReport): boolean {
   return "estimated" in report.completionJoules || "estimated" in report.measuredJoules
+    || (report.endpointCompletions > 0 && "estimated" in report.serverJoules)
     || report.lastMeasurement?.energyKind === "estimated";
 }
 
@@ -166,12 +209,16 @@ export function reportLines(report: EnergyReport): string[] {
     `Model: ${report.model}`,
     `Completions: ${report.completions} (${report.cancelled} cancelled), ${report.completionTokens} tokens, ` +
       `${formatQuantity(report.completionSeconds, "s")} generating${cpuText(report)}`,
-    `Completion energy: ${formatJoules(report.completionJoules)}`,
+    `Completion energy: ${completionEnergyText(report)}`,
     `Suggestions: ${suggestionsText(report)}`,
     `Energy per accepted character: ${perCharacterText(report)}`,
     `Prompt tokens: ${report.prefillTokens} read, ${report.prefillTokensSaved} reused from the cache`,
     `Typed-ahead answers: ${report.typedAhead} (no generation)`,
   ];
+  if (report.endpointCompletions > 0) {
+    lines.splice(3, 0, `This server's own energy: ${serverEnergyText(report)}`);
+    if (report.endpointEnergy) lines.splice(4, 0, `Endpoint: ${report.endpointEnergy}`);
+  }
   if (report.power) lines.push(`Power: ${powerLine(report.power)}`);
   lines.push(`Measurements: ${report.measurements}, energy ${formatJoules(report.measuredJoules)}`);
   if (report.lastMeasurement) {
@@ -183,6 +230,12 @@ export function reportLines(report: EnergyReport): string[] {
   return lines;
 }
 
+function endpointRows(report: EnergyReport): Array<[string, string]> {
+  const rows: Array<[string, string]> = [["This server's own energy", serverEnergyText(report)]];
+  if (report.endpointEnergy) rows.push(["Endpoint", report.endpointEnergy]);
+  return rows;
+}
+
 /** The report as a Markdown document (Show energy report → Open as document). */
 export function reportMarkdown(report: EnergyReport): string {
   const rows: Array<[string, string]> = [
@@ -190,7 +243,8 @@ export function reportMarkdown(report: EnergyReport): string {
     ["Completions", `${report.completions} (${report.cancelled} cancelled)`],
     ["Tokens generated", String(report.completionTokens)],
     ["Generating time", formatQuantity(report.completionSeconds, "s") + cpuText(report)],
-    ["Completion energy", formatJoules(report.completionJoules)],
+    ["Completion energy", completionEnergyText(report)],
+    ...(report.endpointCompletions > 0 ? endpointRows(report) : []),
     ["Suggestions", suggestionsText(report)],
     ["Energy per accepted character", perCharacterText(report)],
     ["Prompt tokens read", String(report.prefillTokens)],
@@ -210,14 +264,26 @@ export function reportMarkdown(report: EnergyReport): string {
 }
 
 /**
+ * The energy part of the line when completions came from an endpoint: "energy spent at the endpoint
+ * (not measured here) · server 12.3 mJ est", after the local completions' joules when there are any.
+ */
+function endpointSummary(report: EnergyReport): string[] {
+  const parts = [ENDPOINT_ENERGY, `server ${formatJoules(report.serverJoules)}`];
+  if (localCompletions(report) > 0) parts.unshift(`${formatJoules(report.completionJoules)} local`);
+  return parts;
+}
+
+/**
  * One line: "12.3 J est · 4.1 mJ/char est · 5 completions · squares 1.23 mJ/call est · 🔋 reduce": the
  * joules per accepted character once a character was accepted, the last measurement once there is
- * one, the power policy when it holds generation back.
+ * one, the power policy when it holds generation back. Completions from an endpoint read
+ * "energy spent at the endpoint (not measured here) · server 12.3 mJ est · …", with no J/char.
  */
 export function ledgerSummary(report: EnergyReport): string {
-  const parts = [formatJoules(report.completionJoules)];
+  const parts = report.endpointCompletions > 0 ? endpointSummary(report) : [formatJoules(report.completionJoules)];
   const perCharacter = formatPerCharacter(report.joulesPerAcceptedCharacter);
-  if (perCharacter) parts.push(perCharacter);
+  if (perCharacter && report.endpointCompletions === 0) parts.push(perCharacter);
+  else if (perCharacter && localCompletions(report) > 0) parts.push(`${perCharacter} (local only)`);
   parts.push(plural(report.completions, "completion"));
   if (report.lastMeasurement) parts.push(measurementShort(report.lastMeasurement));
   const power = powerShort(report.power);

@@ -5,7 +5,9 @@ import {
   EnergyReport, formatJoules, formatPerCharacter, formatQuantity, ledgerSummary, parseReport, powerShort, reportLines,
   reportMarkdown,
 } from "../report";
-import { ACCEPTED_ESTIMATED, ACCEPTED_MEASURED, FAILED, FRESH_LEDGER, LEDGER, MEASURED, SIGNIFICANT } from "./samples";
+import {
+  ACCEPTED_ESTIMATED, ACCEPTED_MEASURED, ENDPOINT, FAILED, FRESH_LEDGER, LEDGER, LOCAL_WITH_ENDPOINT_KEYS, MEASURED, SIGNIFICANT,
+} from "./samples";
 
 function report(overrides: Record<string, unknown> = {}): EnergyReport {
   const parsed = parseReport({ ...LEDGER, ...overrides });
@@ -170,5 +172,70 @@ describe("reportLines / reportMarkdown", () => {
     assert.match(text, /\| Completion energy \| 0 J measured \+ 1\.39 J est \|/);
     assert.match(text, /## Last measurement: `count_primes\(5000\)`/);
     assert.match(text, /count\\_primes\(5000\): 2\.57 mJ ± 7\.9 µJ per call \(estimated\)/);
+  });
+});
+
+describe("completions generated at an endpoint (serve --endpoint)", () => {
+  it("reads the endpoint keys, and their absence (an older server, a local session)", () => {
+    const parsed = report(ENDPOINT);
+    assert.equal(parsed.endpointCompletions, 3);
+    assert.match(parsed.endpointEnergy ?? "", /not measured here/);
+    assert.deepEqual(parsed.serverJoules, { estimated: 0.0123 });
+    const old = report();
+    assert.equal(old.endpointCompletions, 0);
+    assert.equal(old.endpointEnergy, null);
+    assert.deepEqual(old.serverJoules, {});
+  });
+
+  it("says the energy was spent at the endpoint, never 0 J, and shows the server's own energy apart", () => {
+    assert.equal(ledgerSummary(report(ENDPOINT)),
+      "energy spent at the endpoint (not measured here) · server 12.3 mJ est · 3 completions");
+    const lines = reportLines(report(ENDPOINT));
+    assert.deepEqual(lines.slice(0, 7), [
+      "Model: ready",
+      "Completions: 3 (1 cancelled), 48 tokens, 1.2 s generating, 2.5 s CPU",
+      "Completion energy: energy spent at the endpoint (not measured here) for 3 endpoint completions",
+      "This server's own energy: 12.3 mJ est (building prompts, HTTP; not the generation)",
+      "Endpoint: 3 completions were generated at http://gpu-box:8000/v1: their energy was spent there and is not measured here",
+      "Suggestions: 3 shown, 2 accepted, 120 characters accepted",
+      "Energy per accepted character: n/a: energy spent at the endpoint (not measured here)",
+    ]);
+    assert.ok(!lines.some((line) => /Completion energy: 0 J/.test(line)), lines.join("\n"));
+    assert.match(lines.at(-1) ?? "", /Estimated energy is CPU time × watts per core/, "the server's estimate is labelled");
+    const markdown = reportMarkdown(report(ENDPOINT));
+    assert.match(markdown, /\| Completion energy \| energy spent at the endpoint \(not measured here\) for 3 endpoint completions \|/);
+    assert.match(markdown, /\| This server's own energy \| 12\.3 mJ est \(building prompts, HTTP; not the generation\) \|/);
+    assert.match(markdown, /\| Energy per accepted character \| n\/a: energy spent at the endpoint \(not measured here\) \|/);
+  });
+
+  it("labels the server's energy by the kind the data says", () => {
+    assert.equal(ledgerSummary(report({ ...ENDPOINT, serverJoules: { measured: 0.5 } })),
+      "energy spent at the endpoint (not measured here) · server 500 mJ measured · 3 completions");
+    const lines = reportLines(report({ ...ENDPOINT, serverJoules: { measured: 0.5 } }));
+    assert.ok(!lines.some((line) => /watts per core/.test(line)), lines.join("\n"));
+  });
+
+  it("never shows J per accepted character for endpoint completions, even if a server sent one", () => {
+    const odd = report({ ...ENDPOINT, joulesPerAcceptedCharacter: { estimated: 0.0123 / 120 } });
+    assert.doesNotMatch(ledgerSummary(odd), /\/char/);
+    assert.ok(!reportLines(odd).some((line) => /\/char/.test(line)), reportLines(odd).join("\n"));
+  });
+
+  it("keeps local completions' joules and labels J per character as local only when both kinds ran", () => {
+    const mixed = report({ ...ENDPOINT, completions: 5, endpointCompletions: 3, completionJoules: { estimated: 1.39 },
+      joulesPerAcceptedCharacter: { estimated: 1.39 / 120 } });
+    assert.equal(ledgerSummary(mixed),
+      "1.39 J est local · energy spent at the endpoint (not measured here) · server 12.3 mJ est · 11.6 mJ/char est (local only) · 5 completions");
+    const lines = reportLines(mixed);
+    assert.equal(lines[2], "Completion energy: 1.39 J est for 2 local completions; energy spent at the endpoint (not measured here) for 3 endpoint completions");
+    assert.equal(lines[6], "Energy per accepted character: 11.6 mJ/char est (local completions only)");
+  });
+
+  it("leaves a local session's text as it was", () => {
+    const local = report(LOCAL_WITH_ENDPOINT_KEYS);
+    const before = report(ACCEPTED_ESTIMATED);
+    assert.equal(ledgerSummary(local), "1.39 J est · 11.6 mJ/char est · 3 completions · 🔋 reduce");
+    assert.deepEqual(reportLines(local), reportLines(before));
+    assert.equal(reportMarkdown(local), reportMarkdown(before));
   });
 });

@@ -118,3 +118,27 @@ export const FRESH_LEDGER = {
   joulesPerAcceptedCharacter: {},
   power: { source: "unknown", onBattery: "reduce", inForce: "full" },
 };
+
+/**
+ * `serve --endpoint`: 3 completions generated at a remote endpoint, 120 characters accepted. No
+ * completion joules (their energy was spent at the endpoint), this server's own CPU energy apart.
+ */
+export const ENDPOINT = {
+  ...ACCEPTED_ESTIMATED,
+  completionJoules: {},
+  joulesPerAcceptedCharacter: {},
+  endpointCompletions: 3,
+  endpointEnergy: "3 completions were generated at http://gpu-box:8000/v1: their energy was spent there and is not measured here",
+  serverJoules: { estimated: 0.0123 },
+  power: { source: "ac", onBattery: "reduce", inForce: "full" },
+  measurements: 0,
+  measuredJoules: {},
+};
+
+/** A local session as the new server sends it: the endpoint keys present, with nothing in them. */
+export const LOCAL_WITH_ENDPOINT_KEYS = {
+  ...ACCEPTED_ESTIMATED,
+  endpointCompletions: 0,
+  endpointEnergy: null,
+  serverJoules: {},
+};

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 
 import { EnergyReport, parseReport } from "../report";
 import { EnergyStatusBar, StatusItemLike, statusText, statusTooltip } from "../statusBar";
-import { ACCEPTED_ESTIMATED, ACCEPTED_MEASURED, FAILED, FRESH_LEDGER, LEDGER, NOT_SIGNIFICANT } from "./samples";
+import { ACCEPTED_ESTIMATED, ACCEPTED_MEASURED, ENDPOINT, FAILED, FRESH_LEDGER, LEDGER, NOT_SIGNIFICANT } from "./samples";
 
 function ledger(overrides: Record<string, unknown> = {}): EnergyReport {
   const parsed = parseReport({ ...LEDGER, ...overrides });
@@ -58,6 +58,16 @@ describe("statusText", () => {
     const tooltip = statusTooltip("running", ledger(ACCEPTED_ESTIMATED));
     assert.match(tooltip, /Suggestions: 3 shown, 2 accepted, 120 characters accepted/);
     assert.match(tooltip, /Power: on battery; onBattery = reduce; in force: reduce/);
+  });
+
+  it("says endpoint energy is not measured here, with the server's own energy apart and no J/char", () => {
+    assert.equal(statusText("running", ledger(ENDPOINT)),
+      "$(zap) energy spent at the endpoint (not measured here) · server 12.3 mJ est · 3 completions");
+    const tooltip = statusTooltip("running", ledger(ENDPOINT));
+    assert.match(tooltip, /Completion energy: energy spent at the endpoint \(not measured here\) for 3 endpoint completions/);
+    assert.match(tooltip, /This server's own energy: 12\.3 mJ est/);
+    assert.match(tooltip, /Endpoint: 3 completions were generated at http:\/\/gpu-box:8000\/v1/);
+    assert.doesNotMatch(tooltip, /\/char|Completion energy: 0 J/);
   });
 
   it("puts the error, the report and the comparison in the tooltip", () => {

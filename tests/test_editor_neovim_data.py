@@ -31,6 +31,7 @@ CASES = [
     "virtual text: a diagnostic without measurement data keeps its message",
     "the report is built from the numbers",
     "statusline: J per accepted character once accepted (est when estimated), and a policy that is not full",
+    "endpoint completions: energy spent at the endpoint, not measured here; the server's own energy apart; no J/char",
     "partial accepts: the next word, the next line",
     "accept word/line send the partial notification with the length so far; the accept key runs the accept command",
     "numbers: quantities, percentages, p-values",

@@ -69,6 +69,14 @@ local ACCEPTED_MEASURED = {
   completionJoules = { measured = 0.9 }, suggestionsAccepted = 2, charactersAccepted = 120,
   joulesPerAcceptedCharacter = { measured = 0.9 / 120 }, power = { source = 'battery', onBattery = 'explicit', inForce = 'explicit' },
 }
+-- `serve --endpoint`: 3 completions generated at a remote endpoint, 120 characters accepted; no
+-- completion joules (spent at the endpoint), this server's own CPU energy apart.
+local ENDPOINT = {
+  completionJoules = vim.empty_dict(), joulesPerAcceptedCharacter = vim.empty_dict(), suggestionsAccepted = 2,
+  charactersAccepted = 120, endpointCompletions = 3, serverJoules = { estimated = 0.0123 },
+  endpointEnergy = '3 completions were generated at http://gpu-box:8000/v1: their energy was spent there and is not measured here',
+  measurements = 0, measuredJoules = vim.empty_dict(), lastMeasurement = vim.NIL,
+}
 local FRESH = ledger({ model = 'loading', completions = 0, cancelled = 0, completionTokens = 0, completionSeconds = 0,
   completionJoules = vim.empty_dict(), measurements = 0, measuredJoules = vim.empty_dict(), lastMeasurement = vim.NIL })
 -- What the server writes for editors that ignore `data`: never shown by the plugin.
@@ -331,6 +339,41 @@ local function run()
       '⚡ 1.39 J est · 11.6 mJ/char est · 3 compl', 'on battery, keep going')
     push('greencoder/ledger', ledger(vim.tbl_extend('force', ACCEPTED, { measurements = 2 })))
     eq(greencoder.statusline(), '⚡ 1.39 J est · 11.6 mJ/char est · 3 compl · 2 meas · 🔋 reduce', 'pushed')
+  end)
+
+  case('endpoint completions: energy spent at the endpoint, not measured here; the server\'s own energy apart; no J/char',
+    function()
+    eq(format.statusline(ledger(ENDPOINT), '⚡'),
+      '⚡ energy spent at the endpoint (not measured here) · server 12.3 mJ est · 3 compl', 'statusline')
+    eq(format.statusline(ledger(vim.tbl_extend('force', ENDPOINT, { serverJoules = { measured = 0.5 } })), '⚡'),
+      '⚡ energy spent at the endpoint (not measured here) · server 500 mJ meas · 3 compl', 'measured server energy')
+    -- Even if a server sent J/char for endpoint completions, it is not shown: the generation is not in it.
+    local odd = ledger(vim.tbl_extend('force', ENDPOINT, { joulesPerAcceptedCharacter = { estimated = 0.0001 } }))
+    truthy(not format.statusline(odd, '⚡'):find('/char', 1, true), format.statusline(odd, '⚡'))
+    truthy(not table.concat(format.report(odd), '\n'):find('/char', 1, true), table.concat(format.report(odd), '\n'))
+    eq(table.concat(vim.list_slice(format.report(ledger(ENDPOINT)), 5, 9), '\n'), table.concat({
+      'Energy of completions: energy spent at the endpoint (not measured here) for 3 endpoint completions',
+      "Server's own energy:   12.3 mJ estimated (building prompts, HTTP; not the generation)",
+      'Endpoint:              3 completions were generated at http://gpu-box:8000/v1: their energy was spent there and is not measured here',
+      'Suggestions:           3 shown, 2 accepted, 120 characters accepted',
+      'Per accepted char:     n/a: energy spent at the endpoint (not measured here)',
+    }, '\n'), 'report')
+    -- Local and endpoint completions in one ledger: local joules kept, J/char labelled local only.
+    local mixed = ledger(vim.tbl_extend('force', ENDPOINT, { completions = 5, completionJoules = { estimated = 1.39 },
+      joulesPerAcceptedCharacter = { estimated = 1.39 / 120 } }))
+    eq(format.statusline(mixed, '⚡'), '⚡ 1.39 J est local · energy spent at the endpoint (not measured here) · '
+      .. 'server 12.3 mJ est · 11.6 mJ/char est (local only) · 5 compl', 'mixed statusline')
+    local mixed_report = table.concat(format.report(mixed), '\n')
+    truthy(mixed_report:find('1.39 J estimated for 2 local completions; energy spent at the endpoint', 1, true), mixed_report)
+    truthy(mixed_report:find('11.6 mJ/char estimated (local completions only)', 1, true), mixed_report)
+    -- A local session with the new keys present reads exactly as before.
+    local local_keys = { endpointCompletions = 0, endpointEnergy = vim.NIL, serverJoules = vim.empty_dict() }
+    eq(format.statusline(ledger(vim.tbl_extend('force', ACCEPTED, local_keys)), '⚡'),
+      format.statusline(ledger(ACCEPTED), '⚡'), 'local statusline unchanged')
+    eq(table.concat(format.report(ledger(vim.tbl_extend('force', ACCEPTED, local_keys))), '\n'),
+      table.concat(format.report(ledger(ACCEPTED)), '\n'), 'local report unchanged')
+    push('greencoder/ledger', ledger(ENDPOINT))
+    eq(greencoder.statusline(), '⚡ energy spent at the endpoint (not measured here) · server 12.3 mJ est · 3 compl', 'pushed')
   end)
 
   case('partial accepts: the next word, the next line', function()

@@ -3,7 +3,13 @@
 --
 -- Everything is built from the numbers the server sends (joules and seconds, SI units), never
 -- from its English message, so a change of wording on the server changes nothing here. Pure: no
--- editor state, so tests/neovim/format_spec.lua checks it with sample data.
+-- editor state, so tests/neovim/plugin_data_spec.lua checks it with sample data.
+--
+-- Completions generated at a remote endpoint (`greencoder serve --endpoint`) spent their energy on
+-- the endpoint's hardware, which nothing here measures: the ledger counts them
+-- (`endpointCompletions`), charges them no completion joules, and keeps the server's own work for
+-- them (prompts, HTTP) apart (`serverJoules`). They read as such, never as "0 J" or as if the
+-- server's share were their cost.
 
 local M = {}
 
@@ -259,6 +265,42 @@ function M.measurement_lines(m, indent)
   return lines
 end
 
+--- What stands in for an endpoint completion's energy.
+M.ENDPOINT_ENERGY = 'energy spent at the endpoint (not measured here)'
+
+--- Completions generated at an endpoint, and those generated here.
+---@return integer endpoint, integer local
+local function split_completions(report)
+  local endpoint = number(report.endpointCompletions) or 0
+  return endpoint, math.max(0, (number(report.completions) or 0) - endpoint)
+end
+
+--- The completions' energy: joules for local ones, the endpoint note for endpoint ones.
+local function completion_energy(report)
+  local endpoint, here = split_completions(report)
+  if endpoint == 0 then
+    return M.by_kind(report.completionJoules)
+  end
+  local text = ('%s for %d endpoint completion%s'):format(M.ENDPOINT_ENERGY, endpoint, endpoint == 1 and '' or 's')
+  if here == 0 then
+    return text
+  end
+  return ('%s for %d local completion%s; %s'):format(M.by_kind(report.completionJoules), here, here == 1 and '' or 's', text)
+end
+
+--- J per accepted character: n/a when every completion came from an endpoint, "(local only)" when some did.
+local function per_char_text(report)
+  local endpoint, here = split_completions(report)
+  if endpoint > 0 and here == 0 then
+    return 'n/a: ' .. M.ENDPOINT_ENERGY
+  end
+  local text = M.per_char(report.joulesPerAcceptedCharacter)
+  if not text then
+    return 'n/a (no character accepted yet)'
+  end
+  return endpoint > 0 and text .. ' (local completions only)' or text
+end
+
 --- The ledger as readable lines (what :GreencoderReport shows).
 ---@param report table the server's ledger
 ---@return string[]
@@ -272,10 +314,16 @@ function M.report(report)
   add('Completions:', ('%d (%d cancelled), %d tokens, %s%s'):format(number(report.completions) or 0,
     number(report.cancelled) or 0, number(report.completionTokens) or 0, M.quantity(number(report.completionSeconds) or 0, 's'),
     cpu and (', %s CPU'):format(M.quantity(cpu, 's')) or ''))
-  add('Energy of completions:', M.by_kind(report.completionJoules))
+  add('Energy of completions:', completion_energy(report))
+  if split_completions(report) > 0 then
+    add("Server's own energy:", M.by_kind(report.serverJoules) .. ' (building prompts, HTTP; not the generation)')
+    if type(report.endpointEnergy) == 'string' then
+      add('Endpoint:', report.endpointEnergy)
+    end
+  end
   add('Suggestions:', ('%d shown, %d accepted, %d characters accepted'):format(number(report.suggestionsShown) or 0,
     number(report.suggestionsAccepted) or 0, number(report.charactersAccepted) or 0))
-  add('Per accepted char:', M.per_char(report.joulesPerAcceptedCharacter) or 'n/a (no character accepted yet)')
+  add('Per accepted char:', per_char_text(report))
   add('Prompt tokens:', ('%d read, %d reused from the cache'):format(number(report.prefillTokens) or 0,
     number(report.prefillTokensSaved) or 0))
   add('Typed-ahead answers:', ('%d (no generation)'):format(number(report.typedAhead) or 0))
@@ -297,7 +345,8 @@ end
 
 --- The statusline's text for a ledger: "⚡ 12.3 J est · 5 compl · 1 meas"; once a character was
 --- accepted "⚡ 12.3 J est · 11.6 mJ/char est · 5 compl", and with a power policy that holds
---- generation back "… · 🔋 reduce".
+--- generation back "… · 🔋 reduce". Completions from an endpoint: "⚡ energy spent at the endpoint
+--- (not measured here) · server 12.3 mJ est · 3 compl", with no J/char.
 ---@param report table? the server's ledger (nil: none yet)
 ---@param icon string
 function M.statusline(report, icon)
@@ -308,8 +357,22 @@ function M.statusline(report, icon)
   elseif report.model == 'failed' then
     return icon .. ' model failed'
   end
-  local parts = { icon .. ' ' .. M.by_kind(report.completionJoules, true) }
-  parts[#parts + 1] = M.per_char(report.joulesPerAcceptedCharacter, true)
+  local endpoint, here = split_completions(report)
+  local parts = {}
+  if endpoint == 0 then
+    parts = { icon .. ' ' .. M.by_kind(report.completionJoules, true), M.per_char(report.joulesPerAcceptedCharacter, true) }
+  else
+    if here > 0 then
+      parts[1] = M.by_kind(report.completionJoules, true) .. ' local'
+    end
+    parts[#parts + 1] = M.ENDPOINT_ENERGY
+    parts[#parts + 1] = 'server ' .. M.by_kind(report.serverJoules, true)
+    local per_char = here > 0 and M.per_char(report.joulesPerAcceptedCharacter, true)
+    if per_char then
+      parts[#parts + 1] = per_char .. ' (local only)'
+    end
+    parts[1] = icon .. ' ' .. parts[1]
+  end
   parts[#parts + 1] = ('%d compl'):format(number(report.completions) or 0)
   if (number(report.measurements) or 0) > 0 then
     parts[#parts + 1] = ('%d meas'):format(report.measurements)

@@ -50,3 +50,39 @@ def test_plugin_renders_from_contract_data(nvim, tmp_path):
     result = json.loads(lines[-1])
     assert result["failed"] == [], json.dumps(result["failed"], indent=2, ensure_ascii=False)
     assert result["passed"] == CASES
+
+
+RENDER = """
+local plugin, ledger_file = _G.arg[1], _G.arg[2]
+vim.opt.runtimepath:prepend(plugin)
+local format = require('greencoder.format')
+-- Decoded as the LSP client decodes a notification's params (null in an object: absent).
+local ledger = vim.json.decode(table.concat(vim.fn.readfile(ledger_file), '\\n'), { luanil = { object = true } })
+io.stdout:write(vim.json.encode({ statusline = format.statusline(ledger, 'Z'), report = format.report(ledger) }), '\\n')
+"""
+
+
+def test_server_ledger_of_endpoint_completions_reads_as_spent_at_the_endpoint(nvim, tmp_path):
+    """The ledger the server really builds for `serve --endpoint` (not a hand-written sample), so a
+    renamed key on either side shows: no "0 J", the server's own energy labelled by its kind."""
+    from greencoder.server.ledger import EnergyLedger
+
+    ledger = EnergyLedger()
+    ledger.add_endpoint_completion(tokens=16, seconds=0.4, server_joules=0.0123, kind="estimated",
+                                   endpoint="http://gpu-box:8000/v1")
+    ledger.add_shown("s1", 40)
+    ledger.add_accept("s1")
+    (tmp_path / "ledger.json").write_text(json.dumps({**ledger.report(), "model": "ready", "power": None}))
+    (tmp_path / "render.lua").write_text(RENDER)
+    run = subprocess.run([nvim, "--headless", "--clean", "-l", str(tmp_path / "render.lua"), str(ROOT / "editors" / "neovim"),
+                          str(tmp_path / "ledger.json")], check=False, capture_output=True, text=True, timeout=60,
+                         env=isolated_env(tmp_path / "xdg"), stdin=subprocess.DEVNULL, cwd=tmp_path)
+    assert run.returncode == 0, f"nvim exited {run.returncode}\n{run.stdout}\n{run.stderr}"
+    shown = json.loads([line for line in run.stdout.splitlines() if line.startswith("{")][-1])
+    assert shown["statusline"] == "Z energy spent at the endpoint (not measured here) · server 12.3 mJ est · 1 compl"
+    report = "\n".join(shown["report"])
+    assert "Energy of completions: energy spent at the endpoint (not measured here) for 1 endpoint completion\n" in report
+    assert "Server's own energy:   12.3 mJ estimated (building prompts, HTTP; not the generation)" in report
+    assert "Endpoint:              1 completions were generated at http://gpu-box:8000/v1" in report
+    assert "Per accepted char:     n/a: energy spent at the endpoint (not measured here)" in report
+    assert "J/char" not in report and "Energy of completions: 0 J" not in report

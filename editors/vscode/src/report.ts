@@ -210,15 +210,12 @@ export function reportLines(report: EnergyReport): string[] {
     `Completions: ${report.completions} (${report.cancelled} cancelled), ${report.completionTokens} tokens, ` +
       `${formatQuantity(report.completionSeconds, "s")} generating${cpuText(report)}`,
     `Completion energy: ${completionEnergyText(report)}`,
+    ...(report.endpointCompletions > 0 ? endpointRows(report).map(([name, value]) => `${name}: ${value}`) : []),
     `Suggestions: ${suggestionsText(report)}`,
     `Energy per accepted character: ${perCharacterText(report)}`,
     `Prompt tokens: ${report.prefillTokens} read, ${report.prefillTokensSaved} reused from the cache`,
     `Typed-ahead answers: ${report.typedAhead} (no generation)`,
   ];
-  if (report.endpointCompletions > 0) {
-    lines.splice(3, 0, `This server's own energy: ${serverEnergyText(report)}`);
-    if (report.endpointEnergy) lines.splice(4, 0, `Endpoint: ${report.endpointEnergy}`);
-  }
   if (report.power) lines.push(`Power: ${powerLine(report.power)}`);
   lines.push(`Measurements: ${report.measurements}, energy ${formatJoules(report.measuredJoules)}`);
   if (report.lastMeasurement) {
@@ -230,6 +227,7 @@ export function reportLines(report: EnergyReport): string[] {
   return lines;
 }
 
+/** The rows only endpoint completions have: this server's own energy, and the server's word on the endpoint's. */
 function endpointRows(report: EnergyReport): Array<[string, string]> {
   const rows: Array<[string, string]> = [["This server's own energy", serverEnergyText(report)]];
   if (report.endpointEnergy) rows.push(["Endpoint", report.endpointEnergy]);

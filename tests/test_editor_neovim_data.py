@@ -83,6 +83,6 @@ def test_server_ledger_of_endpoint_completions_reads_as_spent_at_the_endpoint(nv
     report = "\n".join(shown["report"])
     assert "Energy of completions: energy spent at the endpoint (not measured here) for 1 endpoint completion\n" in report
     assert "Server's own energy:   12.3 mJ estimated (building prompts, HTTP; not the generation)" in report
-    assert "Endpoint:              1 completions were generated at http://gpu-box:8000/v1" in report
+    assert "Endpoint:              1 completion was generated at http://gpu-box:8000/v1" in report
     assert "Per accepted char:     n/a: energy spent at the endpoint (not measured here)" in report
     assert "J/char" not in report and "Energy of completions: 0 J" not in report

@@ -128,6 +128,14 @@ class EnergyLedger:
         if self.listener is not None:
             self.listener()
 
+    def _endpoint_sentence(self) -> str | None:
+        """Where endpoint completions' energy went, in words the editors show as they are."""
+        count = self.endpoint_completions
+        if not count:
+            return None
+        noun = "completion was" if count == 1 else "completions were"
+        return f"{count} {noun} generated at {self.endpoint}: their energy was spent there and is not measured here"
+
     def report(self) -> dict:
         with self._lock:
             return {
@@ -147,8 +155,7 @@ class EnergyLedger:
                 "suggestionsAccepted": self.suggestions_accepted,
                 "charactersAccepted": self.characters_accepted,
                 "endpointCompletions": self.endpoint_completions,
-                "endpointEnergy": (f"{self.endpoint_completions} completions were generated at {self.endpoint}: their "
-                                   "energy was spent there and is not measured here" if self.endpoint_completions else None),
+                "endpointEnergy": self._endpoint_sentence(),
                 "serverJoules": {k: round(v, 6) for k, v in self.server_joules.items()},
                 "joulesPerAcceptedCharacter": {
                     kind: (joules / self.characters_accepted if self.characters_accepted else None)

@@ -27,6 +27,7 @@ one prompt at a time when it is not.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -71,26 +72,92 @@ def _forward(model, cache, ids, mask, positions, embeds=None):
     return model(**kwargs).logits[:, -1].to(torch.float32)
 
 
+@functools.lru_cache(maxsize=1)
+def _roomy_layer_class() -> type:
+    """A DynamicLayer whose keys/values live in buffers sized once for the whole generation and
+    written in place. DynamicLayer concatenates the whole cache onto a new tensor at every step,
+    which at batch 8 on a CPU cost more than the matrix products (each large fresh allocation
+    faults in new pages). `keys`/`values` are views of the filled part. (A class made on first use:
+    transformers is imported only when generation runs.)"""
+    import torch
+    from transformers.cache_utils import DynamicLayer
+
+    class RoomyLayer(DynamicLayer):
+        def __init__(self, capacity: int):
+            super().__init__()
+            self.capacity = capacity
+            self.length = 0
+            self.key_buffer = self.value_buffer = None
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if self.key_buffer is None:
+                self.lazy_initialization(key_states, value_states)
+                self._allocate(key_states.shape[0], self.capacity, key_states, value_states)
+            end = self.length + key_states.shape[-2]
+            if end > self.key_buffer.shape[-2]:  # more than planned (batched_greedy_decode never is): grow
+                self._rebuild(None, None, max(end, 2 * self.key_buffer.shape[-2]))
+            self.key_buffer[:, :, self.length : end].copy_(key_states)
+            self.value_buffer[:, :, self.length : end].copy_(value_states)
+            self.length = end
+            self.keys, self.values = self.key_buffer[:, :, :end], self.value_buffer[:, :, :end]
+            return self.keys, self.values
+
+        def _allocate(self, rows: int, capacity: int, keys, values) -> None:
+            self.key_buffer = keys.new_empty((rows, keys.shape[1], capacity, keys.shape[-1]))
+            self.value_buffer = values.new_empty((rows, values.shape[1], capacity, values.shape[-1]))
+
+        def _rebuild(self, rows, columns, capacity: int) -> None:
+            """Keep batch rows `rows` and positions `columns` (index tensors; None: all) in new buffers."""
+            keys, values = self.keys, self.values
+            if rows is not None:
+                keys, values = keys.index_select(0, rows.to(keys.device)), values.index_select(0, rows.to(values.device))
+            if columns is not None:
+                keys = keys.index_select(2, columns.to(keys.device))
+                values = values.index_select(2, columns.to(values.device))
+            self._allocate(keys.shape[0], capacity, keys, values)
+            self.length = keys.shape[-2]
+            self.key_buffer[:, :, : self.length].copy_(keys)
+            self.value_buffer[:, :, : self.length].copy_(values)
+            self.keys, self.values = self.key_buffer[:, :, : self.length], self.value_buffer[:, :, : self.length]
+
+        def select(self, rows, columns, drop_columns: int) -> None:
+            if self.key_buffer is not None:
+                self._rebuild(rows, columns, self.key_buffer.shape[-2] - drop_columns)
+
+        def batch_repeat_interleave(self, repeats: int) -> None:
+            if self.key_buffer is not None:
+                rows = torch.arange(self.keys.shape[0], device=self.keys.device).repeat_interleave(repeats)
+                self._rebuild(rows, None, self.key_buffer.shape[-2])
+
+        def crop(self, tokens_to_remove: int) -> None:
+            raise NotImplementedError("batched decoding never crops its cache")
+
+    return RoomyLayer
+
+
+def roomy_cache(model, capacity: int):
+    """A cache for `model` (plain full-attention layers only: see can_batch) with room for `capacity`
+    positions per row, allocated at the first update."""
+    cache = new_cache(model)
+    layer_class = _roomy_layer_class()
+    cache.layers = [layer_class(capacity) for _ in cache.layers]
+    return cache
+
+
 def _select(cache, mask, rows, drop_columns: int, virtual: int):
     """Keep batch rows `rows` of `cache` and `mask`, and remove `drop_columns` padding columns after the
-    virtual tokens (columns no kept row attends to): one copy per layer."""
+    virtual tokens (columns no kept row attends to): one copy per layer, into buffers as much
+    smaller as the columns dropped."""
     import torch
 
     device = mask.device
+    total = mask.shape[1]
     columns = None
     if drop_columns:
-        total = mask.shape[1]
         columns = torch.cat([torch.arange(virtual, device=device), torch.arange(virtual + drop_columns, total, device=device)])
     row_index = torch.tensor(rows, dtype=torch.long, device=device)
     for layer in cache.layers:
-        if not layer.is_initialized:
-            continue
-        keys = layer.keys.index_select(0, row_index.to(layer.keys.device))
-        values = layer.values.index_select(0, row_index.to(layer.values.device))
-        if columns is not None:
-            keys = keys.index_select(2, columns.to(keys.device))
-            values = values.index_select(2, columns.to(values.device))
-        layer.keys, layer.values = keys, values
+        layer.select(row_index, columns, drop_columns)
     mask = mask.index_select(0, row_index)
     if columns is not None:
         mask = mask.index_select(1, columns)
@@ -133,7 +200,7 @@ def batched_greedy_decode(
     columns = torch.arange(width, device=device).unsqueeze(0)
     position_ids = (virtual + columns - torch.tensor(pads, device=device).unsqueeze(1)).clamp(min=0)
 
-    cache = new_cache(model)
+    cache = roomy_cache(model, virtual + width + max_new_tokens)
     with torch.inference_mode():
         if virtual:
             _forward(model, cache, None, torch.ones((1, virtual), dtype=torch.long, device=device),

@@ -132,8 +132,28 @@ def _edits() -> list[str]:
             base[:-40] + "    for s, e in intervals:\n", base[:-40] + "    for s, e in intervals:\n        if"]
 
 
-def _reuse_agreement(args, dtype: str) -> tuple[int, int, int]:
-    """(identical requests, requests, prompt tokens reused) for reuse on vs off at `dtype`."""
+def cache_error(runtime, prompt: str) -> float:
+    """Largest difference between the last position's logits computed through greencoder's cached
+    decoding path (the prompt, then its last tokens one at a time on the cache) and in one plain
+    forward pass: ~0 when the cache is used, large when this transformers ignores how greencoder
+    passes it (outputs of a random model can hide that)."""
+    import torch
+
+    from greencoder.core.decoding import _forward, new_cache
+
+    ids = runtime.encode(prompt)
+    model = runtime.base_model
+    with torch.inference_mode():
+        cache = new_cache(model)
+        _forward(model, cache, 0, 1, ids=ids[:-4])
+        for offset in range(len(ids) - 4, len(ids)):
+            cached = _forward(model, cache, offset, 1, ids=ids[offset : offset + 1])
+        plain = model(input_ids=torch.tensor([ids], device=model.device)).logits[0, -1].float()
+    return float((cached[-1] - plain).abs().max())
+
+
+def _reuse_agreement(args, dtype: str) -> tuple[int, int, int, float]:
+    """(identical requests, requests, prompt tokens reused, cache_error) for reuse on vs off at `dtype`."""
     from greencoder.core.generation import GenerationOptions
     from greencoder.core.runtime import Runtime
 
@@ -147,17 +167,21 @@ def _reuse_agreement(args, dtype: str) -> tuple[int, int, int]:
         without = off.generate(prompt, options)
         same += with_reuse.token_ids == without.token_ids
         reused += with_reuse.reused_tokens
-    return same, len(prompts), reused
+    return same, len(prompts), reused, cache_error(on, prompts[0])
 
 
 def check_prefix_reuse(args) -> str:
-    bf16_same, count, reused = _reuse_agreement(args, "bfloat16")
-    fp32_same, _, _ = _reuse_agreement(args, "float32")
+    bf16_same, count, reused, _ = _reuse_agreement(args, "bfloat16")
+    fp32_same, _, _, fp32_error = _reuse_agreement(args, "float32")
+    if fp32_error > 1e-3:
+        raise CheckFailed(f"in fp32, logits through the cache differ from a plain forward pass by {fp32_error:.3g} "
+                          "(does this transformers take the cache as `cache=`?)")
     if reused == 0:
         raise CheckFailed("the prefix cache was never used (0 prompt tokens reused)")
     where = "CPU" if args.cpu else "GPU"
     detail = (f"reuse on vs off on {where}: {bf16_same}/{count} requests token-identical in bf16, "
-              f"{fp32_same}/{count} in fp32 ({reused} prompt tokens reused in bf16)")
+              f"{fp32_same}/{count} in fp32 ({reused} prompt tokens reused in bf16; fp32 logits via the cache vs a plain "
+              f"forward: max difference {fp32_error:.1g})")
     if fp32_same < count:
         return f"FAIL prefix-reuse: {detail}"
     if bf16_same < count:

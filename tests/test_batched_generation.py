@@ -62,6 +62,9 @@ def test_rows_stopped_by_a_stop_sequence_or_eos_leave_the_others_exact(tiny_runt
     reasons = [r.stop_reason for r in batched]
     assert reasons[0] == STOP_SEQUENCE and reasons[2] == STOP_EOS and STOP_MAX_TOKENS in reasons
     assert batched[2].new_tokens <= 5 < max(r.new_tokens for r in batched)
+    # A finished row leaves the batch: it takes part in fewer passes and is charged less.
+    longest = max(batched, key=lambda r: r.new_tokens)
+    assert batched[2].forward_passes < longest.forward_passes and batched[2].cpu_seconds < longest.cpu_seconds
 
 
 def test_a_prompt_too_long_for_the_context_is_that_rows_error_only(tiny_runtime):
@@ -131,3 +134,23 @@ def test_plan_batches_groups_similar_lengths_and_keeps_groups_apart():
     assert sorted(i for batch in plan_batches(lengths, 3) for i in batch) == list(range(6))
     with pytest.raises(ValueError):
         plan_batches(lengths, 0)
+
+
+def test_the_preallocated_cache_grows_and_selects_like_a_plain_one(tiny_runtime):
+    """batched_decoding's cache writes into buffers sized up front; past them it grows, and row/column
+    selection keeps exactly the chosen keys and values."""
+    import torch
+
+    from greencoder.core.batched_decoding import roomy_cache
+
+    model = tiny_runtime.base_model
+    cache = roomy_cache(model, capacity=2)
+    ids = torch.tensor([[5, 6, 7, 8, 9], [9, 8, 7, 6, 5]])
+    with torch.inference_mode():
+        model(input_ids=ids[:, :3], cache=cache, use_cache=True)
+        model(input_ids=ids[:, 3:], cache=cache, use_cache=True)  # beyond the 2 planned positions
+        plain = model(input_ids=ids, use_cache=True).cache
+    layer, reference = cache.layers[0], plain.layers[0]
+    assert layer.keys.shape == reference.keys.shape and torch.allclose(layer.keys, reference.keys, atol=1e-5)
+    layer.select(torch.tensor([1]), torch.tensor([0, 3, 4]), 0)
+    assert torch.allclose(layer.values, reference.values[1:, :, [0, 3, 4]], atol=1e-5)

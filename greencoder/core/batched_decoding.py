@@ -90,10 +90,11 @@ def _roomy_layer_class() -> type:
             self.key_buffer = self.value_buffer = None
 
         def update(self, key_states, value_states, *args, **kwargs):
+            end = self.length + key_states.shape[-2]
             if self.key_buffer is None:
                 self.lazy_initialization(key_states, value_states)
-                self._allocate(key_states.shape[0], self.capacity, key_states, value_states)
-            end = self.length + key_states.shape[-2]
+                self._allocate(key_states.shape[0], max(self.capacity, end), key_states, value_states)
+                self.keys, self.values = self.key_buffer[:, :, :0], self.value_buffer[:, :, :0]
             if end > self.key_buffer.shape[-2]:  # more than planned (batched_greedy_decode never is): grow
                 self._rebuild(None, None, max(end, 2 * self.key_buffer.shape[-2]))
             self.key_buffer[:, :, self.length : end].copy_(key_states)

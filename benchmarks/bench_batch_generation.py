@@ -1,7 +1,7 @@
 """Evaluation generation throughput: one prompt at a time vs `Runtime.generate_batch` in batches.
 
-    .venv/bin/python benchmarks/bench_batch_generation.py [--data ../shared/data] [--prompts 16]
-        [--batch-size 8] [--new-tokens 64] [--rounds 2] [--threads 1] [--model DIR]
+    .venv/bin/python benchmarks/bench_batch_generation.py [--data ../shared/data] [--prompts 24]
+        [--batch-size 8] [--new-tokens 128] [--rounds 2] [--threads 1] [--model DIR]
 
 Without --model, a random-init Llama-style model of ~30M parameters is built in a temporary folder
 (greencoder's tiny-model builder: hidden 512, 8 layers, 8 heads, intermediate 1376, its own
@@ -9,7 +9,8 @@ byte-level BPE vocabulary of 4096 tokens trained on the Python standard library;
 parameters, float32 on CPU). Prompts are HumanEval-X prompts (C++, Java, Python in turn, the
 evaluation's own prompt format) from the shared data folder, with their languages' stop sequences.
 
-Prompts are grouped and ordered by `plan_batches` (length, language); each round generates every
+Prompts are grouped and ordered by `plan_batches` (length, and language: each language has its own
+stop sequences, so batches never mix them; 24 prompts make full batches of 8); each round generates every
 batch one prompt at a time (`Runtime.generate`, as `greencoder evaluate` did, prefix reuse on) and
 then, right after, as one `generate_batch` call, on the same runtime, so both see the same load on
 a shared machine. Prints prompts/s of each, the batch/sequential ratio of wall time and of process
@@ -94,7 +95,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(REPO_ROOT.parent / "shared" / "data"))
     parser.add_argument("--model", help="model folder (default: a ~30M random model built here)")
-    parser.add_argument("--prompts", type=int, default=16)
+    parser.add_argument("--prompts", type=int, default=24, help="split evenly over C++, Java, Python: 24 fills batches of 8")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=2)

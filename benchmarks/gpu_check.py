@@ -159,7 +159,7 @@ def _reuse_agreement(args, dtype: str) -> tuple[int, int, int, float]:
 
     on = load_runtime(args, dtype, reuse=True)
     off = Runtime(on.loaded, on.threads, reuse=False)
-    options = GenerationOptions(max_new_tokens=8 if args.small else 32)
+    options = GenerationOptions(max_new_tokens=8 if args.small else 16)
     same = reused = 0
     prompts = _edits()
     for prompt in prompts:
@@ -251,9 +251,9 @@ def check_batch(args) -> str:
 
     runtime = load_runtime(args)
     batch_size = 8
-    prompts, source = _batch_prompts(args, 8 if args.small else 16)
+    prompts, source = _batch_prompts(args, 8)
     ids = [runtime.encode(p) for p in prompts]
-    options = GenerationOptions(max_new_tokens=8 if args.small else 128)
+    options = GenerationOptions(max_new_tokens=8 if args.small else 64)
     runtime.generate_batch(ids[:2], GenerationOptions(max_new_tokens=2))  # warm-up
     synchronize(args)
     started = time.perf_counter()

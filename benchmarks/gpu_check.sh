@@ -87,15 +87,15 @@ run_check() {
 }
 
 if [ -n "$WHEELS" ]; then
-  run_check install-wheels 120 "$WHEELS" "$WORK/site"
+  run_check install-wheels 60 "$WHEELS" "$WORK/site"
   export PYTHONPATH="$PYTHONPATH:$WORK/site"
 fi
-# Limits add up to 470 s on a GPU (under 8 minutes); each check normally takes a fraction of its own.
-run_check prepare 100
-run_check generate 60
-run_check prefix-reuse 60
-run_check tune 150
-run_check batch 70
+# Limits add up to 450 s on a GPU (under 8 minutes); each check normally takes a fraction of its own.
+run_check prepare 80
+run_check generate 50
+run_check prefix-reuse 50
+run_check tune 180
+run_check batch 60
 run_check nvml 30
 echo "gpu_check: $FAILED failed, $((SECONDS - STARTED)) s in all"
 [ "$FAILED" -eq 0 ]

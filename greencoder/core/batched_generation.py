@@ -69,9 +69,9 @@ def generate_batch(
     STOP_ERROR, and costs nothing; the others run. Bad options raise InputError for the whole call.
 
     Costs: wall_seconds and cpu_seconds of the whole call are split between the generated rows in
-    proportion to the positions each made the model compute (its padded prefill width, one per
-    decoding step it was still in, an equal share of the one soft-prompt pass), so the rows' costs
-    add up to the batch's. prefill_tokens counts each row's prompt plus the virtual tokens (computed
+    proportion to the positions each made the model compute (its prompt, one per decoding step it
+    was still in, an equal share of the one soft-prompt pass), so the rows' costs add up to the
+    batch's. prefill_tokens counts each row's prompt plus the virtual tokens (computed
     for this call), reused_tokens is 0: batches neither read nor fill the prefix cache.
     Models whose cache cannot be left-padded exactly (sliding-window or linear-attention layers) are
     generated one prompt at a time, each row then carrying its own measured cost."""
@@ -107,7 +107,6 @@ def generate_batch(
     def stopper(criterion):
         return lambda sequence: criterion is not None and criterion.hit(torch.tensor(sequence))
 
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     wall_start, cpu_start = time.perf_counter(), time.process_time()
     if cancel.is_set():
         decoded = None
@@ -116,7 +115,7 @@ def generate_batch(
             virtual_embeds = model.get_prompt(batch_size=1) if num_virtual_tokens else None
         decoded = batched_greedy_decode(
             base, [rows[i] for i in runnable], virtual_embeds=virtual_embeds, max_new_tokens=options.max_new_tokens,
-            eos_ids=eos_ids, should_stop=[stopper(c) for c in criteria], cancel=cancel, pad_id=pad_id,
+            eos_ids=eos_ids, should_stop=[stopper(c) for c in criteria], cancel=cancel,
         )
     wall, cpu = time.perf_counter() - wall_start, time.process_time() - cpu_start
     total_positions = sum(d.positions for d in decoded) if decoded else 0.0

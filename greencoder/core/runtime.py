@@ -152,8 +152,8 @@ class Runtime:
         A prompt that cannot be generated (empty, or too long for the context with the soft prompt
         and max_new_tokens) does not fail the batch: its result has `error` (one line) and
         stop_reason "error"; bad `options` raise InputError. wall_seconds/cpu_seconds of the whole
-        batch are apportioned to rows by each row's share of the positions computed (its padded
-        prefill width, one per decoding step it was still in); prompt_tokens, new_tokens and
+        batch are apportioned to rows by each row's share of the positions computed (its prompt,
+        one per decoding step it was still in); prompt_tokens, new_tokens and
         stop_reason are exact per row. A set `cancel` stops every unfinished row between forward
         passes (stop_reason "cancelled"). The prefix cache is neither read nor filled. Group and
         order prompts with `greencoder.core.batched_generation.plan_batches` to waste little padding."""

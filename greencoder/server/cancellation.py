@@ -9,7 +9,7 @@ runtime can stop generating within a token, and the measurement between runs) th
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
 SUPERSEDED = "superseded"
 EDITED = "document changed"
@@ -17,16 +17,31 @@ CANCELLED = "cancelled"
 
 
 class CancelToken(threading.Event):
-    """An event that remembers the first reason it was set for."""
+    """An event that remembers the first reason it was set for, and tells whoever asked to know
+    (a request waiting on a generation it shares with a newer request wakes at once)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.reason: str | None = None
+        self._callbacks: list[Callable[[], None]] = []
+        self._callbacks_lock = threading.Lock()
 
     def cancel(self, reason: str = CANCELLED) -> None:
         if self.reason is None:
             self.reason = reason
         self.set()
+        with self._callbacks_lock:
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def when_cancelled(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (from the cancelling thread) once the token is cancelled; at once if it is."""
+        with self._callbacks_lock:
+            if not self.is_set():
+                self._callbacks.append(callback)
+                return
+        callback()
 
 
 class Cancellations:

@@ -4,6 +4,8 @@ Three things stop work: a newer completion request for the same document ("super
 of that document, `$/cancelRequest` ("cancelled"), and the user cancelling a measurement's
 progress. Each job registers a `CancelToken` under a key; the token is a `threading.Event` (so the
 runtime can stop generating within a token, and the measurement between runs) that also says why.
+A completion request and its generation hold separate tokens: a newer request that types along a
+running generation supersedes the older request, not the generation (see `in_flight`).
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ class CancelToken(threading.Event):
 
 
 class Cancellations:
-    """Running jobs by key: ("generation", document) or ("measurement", progress token)."""
+    """Running jobs by key: ("request", document) for the newest completion request, ("generation",
+    document) for its model work, or ("measurement", progress token)."""
 
     def __init__(self) -> None:
         self._tokens: dict[Hashable, CancelToken] = {}

@@ -19,7 +19,8 @@ and, decided by a seeded random generator independent of the model's text:
   the answer. After a pause the user in turn does nothing, accepts the suggestion whole (the accept
   command), accepts its first word (a partial accept), or types its first 4 characters by hand;
 - hesitations: a 0.5 s gap (longer than the debounce, so a generation starts), after which the user
-  types 5 characters of what that generation will suggest: the user had in mind what the model
+  types 5 characters of what that generation will suggest (kept running only for characters it has
+  already written when they are typed): the user had in mind what the model
   predicts, as happens with a good model (these random models cannot predict source code, so the
   benchmark asks an untimed second copy of the model, which costs the server nothing: its thread's
   CPU time is taken out of the server's, and the virtual clock stands still meanwhile);
@@ -412,6 +413,7 @@ def bench_model(label: str, path: Path, args) -> None:
     from greencoder.core.meters import select_meter
 
     base = Runtime.load(ModelSettings(str(path), device="cpu"), threads=1)
+    _decodable(base)
     select_meter("estimate", watts_per_core=WATTS_PER_CORE, gpu_workload=True)  # validated once, before both runs
     characters = args.characters or (80 if args.quick else 240)
     settings = ServerSettings(model=str(path), device="cpu", threads=1, max_new_tokens=args.new_tokens,
@@ -434,6 +436,23 @@ def bench_model(label: str, path: Path, args) -> None:
               f"{' '.join(f'{x:.2f}' for x in tally.latencies)}", flush=True)
     print_report(f"{label}: reuse off vs on (off: no prefix cache, no typed-ahead answers, no adoption)",
                  tallies[False], tallies[True])
+
+
+def _decodable(runtime) -> None:
+    """The real-shape model's vocabulary (151,936) is far larger than the stand-in tokenizer's, so its
+    random argmax is almost always an id that decodes to nothing: empty suggestions, nothing to type
+    along or accept. Zero the (tied) embedding rows past the tokenizer: same shape and speed,
+    decodable noise."""
+    import torch
+
+    weight = runtime.base_model.get_input_embeddings().weight
+    known = len(runtime.tokenizer)
+    if weight.shape[0] > known:
+        with torch.no_grad():
+            weight[known:] = 0
+        print(f"  (embedding rows {known}..{weight.shape[0] - 1} zeroed: the model writes only ids the tokenizer "
+              f"decodes; the output head is tied: "
+              f"{runtime.base_model.get_output_embeddings().weight.data_ptr() == weight.data_ptr()})")
 
 
 def _warm(runtime) -> None:

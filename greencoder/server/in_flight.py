@@ -3,8 +3,8 @@
 A typist who keeps typing while the model works often types what the model is writing. Cancelling
 then would throw away the work and start again from a longer prefix that the greedy model continues
 the same way; instead the generation keeps running while the characters typed at its anchor match
-the start of what it has produced so far (checked on each keystroke and after each new token), and
-the newer request is answered from it, less the typed characters, when it finishes. The first
+the start of what it has produced so far (checked on each keystroke), and the newer request is
+answered from it, less the typed characters, when it finishes. The first
 character that differs stops it, as any edit stopped generations before.
 
 `InFlight` holds what is needed to decide that: the document and cursor it was asked for, the text
@@ -64,14 +64,14 @@ class InFlight:
         return document[self.anchor:self.anchor + extra]
 
     def matches(self, typed: str) -> bool:
-        """Whether `typed` agrees with the text produced so far: its start, or (while the model has
-        produced less) continued by it."""
-        produced = self.produced
-        return produced.startswith(typed) or (self.running and typed.startswith(produced))
+        """Whether `typed` is the start of the text produced so far. Characters the model has not
+        written yet do not count as matching: a generation still reading its prompt when a key
+        comes (or writing nothing visible) is stopped as before."""
+        return self.produced.startswith(typed)
 
     def observe(self, ids: tuple[int, ...]) -> None:
-        """The runtime's `on_ids`, on the generating thread: keep the text current and stop the
-        model as soon as it writes something other than what was typed."""
+        """The runtime's `on_ids`, on the generating thread: keep the text current (and stop the
+        model should it ever write something other than what was typed)."""
         self.produced = self.tokenizer.decode(list(ids), skip_special_tokens=True).rstrip(INCOMPLETE_CHARACTER)
         typed = self.typed
         if typed and not (self.produced.startswith(typed) or typed.startswith(self.produced)):

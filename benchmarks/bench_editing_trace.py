@@ -140,6 +140,22 @@ class VirtualClock:
 
 # ---------------------------------------------------------------------------- the editor
 
+class Recording:
+    """The runtime the server is given, keeping each generation's result (for the breakdown)."""
+
+    def __init__(self, runtime) -> None:
+        self._runtime = runtime
+        self.results: list = []
+
+    def __getattr__(self, name):
+        return getattr(self._runtime, name)
+
+    def generate(self, *args, **kwargs):
+        result = self._runtime.generate(*args, **kwargs)
+        self.results.append(result)
+        return result
+
+
 @dataclass
 class Tally:
     latencies: list[float] = field(default_factory=list)
@@ -149,6 +165,18 @@ class Tally:
     report: dict = field(default_factory=dict)
     hesitations: int = 0
     oracle_cpu: float = 0.0
+    generations: list = field(default_factory=list)
+
+    def breakdown(self) -> str:
+        """Prompt tokens read per generation, for those that ran to the end and those stopped early."""
+        parts = []
+        for name, chosen in (("finished", [g for g in self.generations if g.stop_reason != "cancelled"]),
+                             ("stopped early", [g for g in self.generations if g.stop_reason == "cancelled"])):
+            if chosen:
+                parts.append(f"{len(chosen)} {name}: {sum(g.prefill_tokens for g in chosen) / len(chosen):.0f} "
+                             f"prefilled + {sum(g.reused_tokens for g in chosen) / len(chosen):.0f} reused, "
+                             f"{sum(g.new_tokens for g in chosen) / len(chosen):.1f} generated each")
+        return "; ".join(parts)
 
 
 class Editor:
@@ -350,9 +378,12 @@ def serve(runtime, settings, clock: VirtualClock, reuse: bool):
 async def run_mode(runtime, oracle, settings, reuse: bool, module: str, start: int, characters: int, seed: int) -> Tally:
     executor = TrackingExecutor()
     clock = VirtualClock(executor)
-    ls = serve(runtime, settings, clock, reuse)
+    recording = Recording(runtime)
+    ls = serve(recording, settings, clock, reuse)
     try:
-        return await replay(ls, oracle, clock, module, start, characters, seed)
+        tally = await replay(ls, oracle, clock, module, start, characters, seed)
+        tally.generations = recording.results
+        return tally
     finally:
         executor.shutdown(wait=True)
 
@@ -433,7 +464,7 @@ def bench_model(label: str, path: Path, args) -> None:
         tally = tallies[reuse]
         print(f"  reuse {'on' if reuse else 'off'}: {len(tally.latencies)} pauses, {tally.hesitations} hesitations, "
               f"{tally.cpu:.1f} s server CPU; latencies after pauses (s): "
-              f"{' '.join(f'{x:.2f}' for x in tally.latencies)}", flush=True)
+              f"{' '.join(f'{x:.2f}' for x in tally.latencies)}\n    generations: {tally.breakdown()}", flush=True)
     print_report(f"{label}: reuse off vs on (off: no prefix cache, no typed-ahead answers, no adoption)",
                  tallies[False], tallies[True])
 

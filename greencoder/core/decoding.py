@@ -107,11 +107,13 @@ def greedy_decode(
     cancel: threading.Event,
     on_token: Callable[[int], None] | None = None,
     lookup_tokens: int = 0,
+    on_ids: Callable[[tuple[int, ...]], None] | None = None,
 ) -> Decoded:
     """Greedy continuation of `prompt_ids` from `cache`, which already holds the virtual tokens and
     the first `reused_tokens` prompt tokens. `virtual_prefilled` says whether the virtual tokens were
     computed for this call (counted as prefill) or came from a cache (counted as reused).
-    `should_stop(sequence)` is asked after each new token, as generate's stopping criteria are."""
+    `should_stop(sequence)` is asked after each new token, as generate's stopping criteria are.
+    `on_token(n)` gets the count of new tokens after each, `on_ids(ids)` the new ids themselves."""
     import torch
     from transformers.cache_utils import DynamicLayer
 
@@ -141,6 +143,8 @@ def greedy_decode(
             new_ids.append(token)
             if on_token is not None:
                 on_token(len(new_ids))
+            if on_ids is not None:
+                on_ids(tuple(new_ids))
             if token in eos_ids or len(new_ids) >= max_new_tokens or should_stop(sequence) or cancel.is_set():
                 break
             if pending:

@@ -176,13 +176,15 @@ def generate(
     on_token: Callable[[int], None] | None = None,
     prefix_cache: PrefixCache | None = None,
     cache_key: Hashable = None,
+    on_ids: Callable[[tuple[int, ...]], None] | None = None,
 ) -> GenerationResult:
     """Greedy-decode a continuation of `input_ids` (one prompt) and account for what it cost.
 
     With a `prefix_cache`, start from the longest prefix of the prompt it holds (the entry stored
     under `cache_key` wins ties) and store the result under `cache_key` afterwards; the output is
     the same token for token, only `prefill_tokens` shrinks. `device` is where the model already is
-    (kept for callers; inputs follow the model)."""
+    (kept for callers; inputs follow the model). `on_ids(ids)` sees the new ids after each token
+    (a server decodes them to keep a generation the user is typing along with)."""
     import torch
 
     from greencoder.core.decoding import greedy_decode, new_cache, prefill_virtual
@@ -219,6 +221,7 @@ def generate(
             base, ids, cache=cache, reused_tokens=reused, num_virtual_tokens=num_virtual_tokens,
             virtual_prefilled=virtual_prefilled, max_new_tokens=options.max_new_tokens, eos_ids=eos_ids,
             should_stop=should_stop, cancel=cancel, on_token=on_token, lookup_tokens=options.prompt_lookup_tokens,
+            on_ids=on_ids,
         )
         new_ids, prefill_tokens, reused_tokens = decoded.new_ids, decoded.prefill_tokens, decoded.reused_tokens
         forward_passes = decoded.forward_passes + (1 if virtual_prefilled else 0)

@@ -119,11 +119,13 @@ class Runtime:
         cancel: threading.Event | None = None,
         on_token: Callable[[int], None] | None = None,
         cache_key: Hashable = None,
+        on_ids: Callable[[tuple[int, ...]], None] | None = None,
     ) -> GenerationResult:
         """Greedy continuation of `prompt` (text or token ids). One generation at a time per runtime:
         a second caller waits; servers cancel the running one first via its `cancel` event.
         `on_token(n)` is called after each new token with the count so far. `cache_key` (e.g. the
-        document's URI) names the prefix-cache entry this request replaces; any entry may serve it."""
+        document's URI) names the prefix-cache entry this request replaces; any entry may serve it.
+        `on_ids(ids)` is called after each new token with all new ids so far (on the generating thread)."""
         ids = self.encode(prompt) if isinstance(prompt, str) else list(prompt)
         with self._generate_lock:
             return generate(
@@ -137,6 +139,7 @@ class Runtime:
                 on_token=on_token,
                 prefix_cache=self.prefix_cache,
                 cache_key=cache_key,
+                on_ids=on_ids,
             )
 
     def generate_batch(

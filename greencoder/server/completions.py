@@ -1,9 +1,11 @@
-"""Completions for editors: at most one generation per document, cancelled by anything newer.
+"""Completions for editors: at most one generation per document, kept only while it is wanted.
 
 A fast typist sends a request per keystroke. Each request first waits the debounce; a newer
-request for the same document, an edit of it, or `$/cancelRequest` cancels the running one (see
-`cancellation`), and the runtime stops generating within a token; the cancelled request is answered
-with RequestCancelled (-32800), not with an empty list that would look like "nothing to suggest".
+request for the same document, an edit of it, or `$/cancelRequest` answers the older request with
+RequestCancelled (-32800), not with an empty list that would look like "nothing to suggest" (see
+`cancellation`), and stops its generation within a token, with one exception (see `in_flight`):
+while the characters typed at the cursor match what the running generation has produced so far,
+it keeps running and the newer request is answered from it, less the typed characters.
 Generation runs on one worker thread (the model is one), so the event loop keeps answering while
 the model works; everything that scales with the document (finding the cursor's offset, building
 the prompt, cleaning the text) runs there too, and all of it is charged to the completion.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Callable
@@ -22,14 +25,26 @@ from greencoder.core.completion import CompletionSettings, complete_at
 from greencoder.core.languages import Language
 from greencoder.core.meters.base import RunUsage
 from greencoder.core.prompt import INSTRUCTION
-from greencoder.server.cancellation import CancelToken, Cancellations, raise_if_cancelled
+from greencoder.server.cancellation import (
+    CANCELLED,
+    EDITED,
+    SUPERSEDED,
+    CancelToken,
+    Cancellations,
+    raise_if_cancelled,
+)
 from greencoder.server.documents import offset_at
+from greencoder.server.in_flight import InFlight, Observed
 from greencoder.server.ledger import EnergyLedger
 from greencoder.server.model_host import ModelHost
 from greencoder.server.power_policy import PowerPolicy, PowerWatch
 from greencoder.server.settings import ServerSettings
 from greencoder.server.suggestions import SuggestionMemory
 from greencoder.server.typing_rhythm import TypingRhythm
+
+NOT_COVERED = object()
+"""An adopted generation ended before the characters typed along it: generate anew."""
+
 
 @dataclass(frozen=True)
 class Suggestion:
@@ -124,11 +139,17 @@ class MeterChoice:
 
 class CompletionService:
     """Suggestions for the editor: typed-ahead answers, debounce, power policy, one generation per
-    document on one worker thread, everything charged to the ledger."""
+    document on one worker thread (adopted by newer requests typing along it), everything charged to
+    the ledger once.
+
+    `reuse` False turns off every reuse this service does (typed-ahead answers, adopting a running
+    generation; the runtime's prefix cache is the runtime's own switch), for benchmarks. `sleep` is
+    how the debounce waits (a benchmark replays hours of typing on a virtual clock)."""
 
     def __init__(self, host: ModelHost, ledger: EnergyLedger, settings: Callable[[], ServerSettings],
                  meter: Callable[[], MeterChoice], cancellations: Cancellations | None = None,
-                 power: PowerWatch | None = None, rhythm: TypingRhythm | None = None):
+                 power: PowerWatch | None = None, rhythm: TypingRhythm | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, reuse: bool = True):
         self.host = host
         self.ledger = ledger
         self.settings = settings
@@ -136,11 +157,18 @@ class CompletionService:
         self.cancellations = cancellations or Cancellations()
         self.power = power or PowerWatch()
         self.rhythm = rhythm or TypingRhythm()
+        self.sleep = sleep
+        self.reuse = reuse
         self.memory = SuggestionMemory()
+        self._flights: dict[str, InFlight] = {}
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="greencoder-generate")
 
     def policy(self) -> PowerPolicy:
         return self.power.policy(self.settings().on_battery)
+
+    def in_flight(self, key: str) -> InFlight | None:
+        """The generation running (or finished, not yet answered) for document `key`."""
+        return self._flights.get(key)
 
     async def suggest(self, request: CursorRequest) -> Suggestion | None:
         """The suggestion at the cursor, or None (model not ready, held back on battery, nothing to
@@ -150,9 +178,10 @@ class CompletionService:
             return None
         settings = self.settings()
         offset = offset_at(request.text, request.line, request.character, request.codec)
-        continued = self.memory.continuation(request.key, request.text, offset)
+        continued = self.memory.continuation(request.key, request.text, offset) if self.reuse else None
         if continued is not None:  # typing along the suggestion on screen: its rest, no generation
             shown, rest = continued
+            self.ledger.add_shown(shown.id, len(shown.text))  # counted once, by whichever answer shows it first
             self.ledger.add_typed_ahead()
             return Suggestion(rest, shown.multiline, 0, 0.0, 0.0, 0.0, "none", "none", "typed ahead", 0, shown.id,
                               len(shown.text) - len(rest))
@@ -160,41 +189,119 @@ class CompletionService:
         if not policy.allows(request.explicit):
             return None
         settings = policy.apply(settings)
-        key = ("generation", request.key)
-        token = self.cancellations.begin(key)
+        plan = (settings, policy.single_line)
+        waiter = self.cancellations.begin(("request", request.key))  # the older request's answer is stale
         try:
+            flight = self._flights.get(request.key)
+            if flight is not None:
+                typed = flight.typed_at(request.text, offset) if self.reuse and flight.plan == plan else None
+                if typed is not None and flight.matches(typed):
+                    flight.typed = max(flight.typed, typed, key=len)
+                    answer = await self._answer(flight, waiter, request, offset, adopted=True)
+                    if answer is not NOT_COVERED:
+                        return answer
+                else:
+                    self._stop(flight, SUPERSEDED)
             wait = self.rhythm.wait_seconds(request.key, settings.debounce_ms, policy.debounce_factor)
             if wait > 0:
-                await asyncio.sleep(wait)
-            raise_if_cancelled(token)
-            future = asyncio.get_running_loop().run_in_executor(
-                self._executor, self._generate, runtime, replace(request, offset=offset), settings, token,
-                policy.single_line)
-            try:
-                suggestion = await future
-            except asyncio.CancelledError:
-                token.cancel()  # $/cancelRequest: stop the model, not just the wait
-                raise
-            raise_if_cancelled(token)
-            if suggestion is not None:
-                shown = self.memory.remember(request.key, request.text, offset, suggestion.text, suggestion.multiline)
-                suggestion = replace(suggestion, id=shown.id)
-                self.ledger.add_shown(shown.id, len(suggestion.text))
-            return suggestion
+                await self.sleep(wait)
+            raise_if_cancelled(waiter)
+            flight = self._start(runtime, replace(request, offset=offset), settings, policy.single_line, plan)
+            answer = await self._answer(flight, waiter, request, offset, adopted=False)
+            return None if answer is NOT_COVERED else answer
         finally:
-            self.cancellations.end(key, token)
+            self.cancellations.end(("request", request.key), waiter)
+
+    def document_changed(self, key: str, text: str | None) -> None:
+        """An edit of document `key` (now `text`; None: unknown): answers for the old text are stale;
+        its generation keeps running only when the edit typed characters it is producing at its cursor."""
+        self.cancellations.cancel(("request", key), EDITED)
+        flight = self._flights.get(key)
+        if flight is None:
+            return
+        typed = flight.typed_at(text) if self.reuse and text is not None else None
+        if typed is None or not flight.matches(typed):
+            self._stop(flight, EDITED)
+        else:
+            flight.typed = typed
 
     def forget(self, key: str) -> None:
-        """The document closed: its suggestion, rhythm and cached context go (the cache entry on the
-        generation worker, after any generation still running there)."""
+        """The document closed: its requests, generation, suggestion, rhythm and cached context go
+        (the cache entry on the generation worker, after any generation still running there)."""
+        self.cancellations.cancel(("request", key))
+        flight = self._flights.get(key)
+        if flight is not None:
+            self._stop(flight, CANCELLED)
         self.memory.forget(key)
         self.rhythm.forget(key)
         runtime = self.host.runtime
         if runtime is not None and hasattr(runtime, "discard_cached"):
             self._executor.submit(runtime.discard_cached, key)
 
+    def _start(self, runtime, request: CursorRequest, settings: ServerSettings, single_line: bool, plan) -> InFlight:
+        previous = self._flights.pop(request.key, None)
+        if previous is not None:
+            self._stop(previous, SUPERSEDED)
+        token = self.cancellations.begin(("generation", request.key))
+        flight = InFlight(request.key, request.text, request.offset, plan, token, runtime.tokenizer)
+        flight.future = asyncio.get_running_loop().run_in_executor(
+            self._executor, self._generate, runtime, request, settings, token, single_line, flight.observe)
+        flight.future.add_done_callback(lambda future: self._finished(flight, future))
+        self._flights[request.key] = flight
+        return flight
+
+    def _finished(self, flight: InFlight, future: asyncio.Future) -> None:
+        """On the event loop when the generation ends, whether or not a request still waits for it."""
+        self.cancellations.end(("generation", flight.key), flight.token)
+        failed = future.cancelled() or future.exception() is not None
+        self._settle(flight, None if failed else future.result())
+
+    def _stop(self, flight: InFlight, reason: str) -> None:
+        flight.token.cancel(reason)
+        if self._flights.get(flight.key) is flight:
+            del self._flights[flight.key]
+
+    async def _answer(self, flight: InFlight, waiter: CancelToken, request: CursorRequest, offset: int,
+                      adopted: bool):
+        """Wait for `flight` (or for `waiter`'s cancellation), then answer `request` from it: its
+        suggestion less what was typed along, or NOT_COVERED when it ended before that."""
+        flight.waiters += 1
+        try:
+            await _until_done_or_cancelled(flight.future, waiter)
+        finally:
+            flight.waiters -= 1
+            if flight.waiters == 0 and flight.running and not flight.typed:
+                self._stop(flight, CANCELLED)  # nobody wants it: $/cancelRequest stops the model, not just the wait
+        raise_if_cancelled(waiter)
+        suggestion = flight.future.result()
+        self._settle(flight, suggestion)
+        raise_if_cancelled(flight.token)
+        shown = flight.shown
+        if shown is None:
+            return NOT_COVERED if adopted else None
+        typed = request.text[flight.anchor:offset]
+        rest = shown.text[len(typed):]
+        if not shown.text.startswith(typed) or not rest.strip():
+            return NOT_COVERED
+        self.ledger.add_shown(shown.id, len(shown.text))
+        if adopted:
+            self.ledger.add_adopted()
+        return replace(suggestion, text=rest, id=shown.id, start=len(typed))
+
+    def _settle(self, flight: InFlight, suggestion: Suggestion | None) -> None:
+        """Once per finished generation: the suggestion goes to the typed-ahead memory (unless the
+        generation was stopped), so typing along it later costs no generation either."""
+        if flight.settled:
+            return
+        flight.settled = True
+        if self._flights.get(flight.key) is flight:
+            del self._flights[flight.key]
+        if suggestion is not None and not flight.token.is_set():
+            flight.shown = self.memory.remember(flight.key, flight.document, flight.anchor, suggestion.text,
+                                                suggestion.multiline)
+
     def _generate(self, runtime, request: CursorRequest, settings: ServerSettings, token: CancelToken,
-                  single_line: bool = False) -> Suggestion | None:
+                  single_line: bool = False, on_ids=None) -> Suggestion | None:
         if token.is_set():
             return None
         wall_start, cpu_start = time.perf_counter(), time.process_time()
@@ -206,7 +313,8 @@ class CompletionService:
                                                                             request.codec)
         if settings.instruction:
             text, offset = with_instruction(text, offset, request.language)
-        result = complete_at(runtime, text, offset, request.language,
+        observed = Observed(runtime, on_ids) if on_ids is not None else runtime
+        result = complete_at(observed, text, offset, request.language,
                              CompletionSettings(settings.max_new_tokens, settings.context_tokens, use_fim=settings.fim,
                                                 single_line=single_line), token, cache_key=request.key)
         generation = result.generation
@@ -229,3 +337,20 @@ class CompletionService:
                               "endpoint", generation.stop_reason, threads)
         return Suggestion(result.text, result.multiline, generation.new_tokens, wall * 1000, cpu, joules, reading.kind,
                           reading.source, generation.stop_reason, threads)
+
+
+async def _until_done_or_cancelled(future: asyncio.Future, token: CancelToken) -> None:
+    """Wait for `future` without cancelling it when this wait is cancelled ($/cancelRequest of one of
+    several requests sharing a generation), and return early once `token` is cancelled."""
+    loop = asyncio.get_running_loop()
+    woken = loop.create_future()
+
+    def wake() -> None:
+        loop.call_soon_threadsafe(lambda: woken.done() or woken.set_result(None))
+
+    token.when_cancelled(wake)
+    try:
+        await asyncio.wait({future, woken}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not woken.done():
+            woken.cancel()

@@ -34,6 +34,9 @@ class EnergyLedger:
     """Prompt tokens served from the cache of an earlier request instead of read again."""
     typed_ahead: int = 0
     """Requests answered with the rest of a suggestion the user was typing along, without generating."""
+    adopted: int = 0
+    """Requests answered from a generation already running when they came (the user typed what it was
+    writing), instead of cancelling it and generating again."""
     suggestions_shown: int = 0
     suggestions_accepted: int = 0
     characters_accepted: int = 0
@@ -79,8 +82,11 @@ class EnergyLedger:
         self._changed()
 
     def add_shown(self, suggestion_id: str, characters: int) -> None:
-        """A new suggestion reached the editor (its continuations while typing along are not new)."""
+        """A new suggestion reached the editor (its continuations while typing along are not new:
+        a second call for the same id counts nothing)."""
         with self._lock:
+            if suggestion_id in self._suggestion_lengths:
+                return
             self.suggestions_shown += 1
             self._suggestion_lengths[suggestion_id] = characters
             while len(self._suggestion_lengths) > MAX_TRACKED_SUGGESTIONS:
@@ -91,6 +97,11 @@ class EnergyLedger:
     def add_typed_ahead(self) -> None:
         with self._lock:
             self.typed_ahead += 1
+        self._changed()
+
+    def add_adopted(self) -> None:
+        with self._lock:
+            self.adopted += 1
         self._changed()
 
     def add_accept(self, suggestion_id: str, end: int | None = None, start: int = 0) -> bool:
@@ -151,6 +162,7 @@ class EnergyLedger:
                 "prefillTokens": self.prefill_tokens,
                 "prefillTokensSaved": self.prefill_tokens_saved,
                 "typedAhead": self.typed_ahead,
+                "adoptedInFlight": self.adopted,
                 "suggestionsShown": self.suggestions_shown,
                 "suggestionsAccepted": self.suggestions_accepted,
                 "charactersAccepted": self.characters_accepted,

@@ -35,7 +35,7 @@ from greencoder.core.completion import MIN_CONTEXT_BUDGET
 from greencoder.core.errors import GreencoderError, InputError
 from greencoder.core.languages import Language, get_language, language_for_path
 from greencoder.server.analysis import SourceAnalysis
-from greencoder.server.cancellation import EDITED, Cancellations
+from greencoder.server.cancellation import Cancellations
 from greencoder.server.completions import CompletionService, CursorRequest, MeterChoice, Suggestion
 from greencoder.server.documents import LspWorkspace, document_key
 from greencoder.core.source import FunctionSpan
@@ -311,10 +311,12 @@ async def did_change_configuration(ls: GreencoderLanguageServer, params: types.D
 
 @feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: GreencoderLanguageServer, params: types.DidChangeTextDocumentParams) -> None:
-    """An edit makes the running generation's context stale: stop it. Its timing teaches the debounce."""
+    """An edit makes answers for the old text stale, and stops the running generation unless it typed
+    what that generation is writing (see CompletionService.document_changed). Its timing teaches the debounce."""
     key = document_key(params.text_document.uri)
     ls.completions.rhythm.keystroke(key)
-    ls.cancellations.cancel(("generation", key), EDITED)
+    document = ls.workspace.text_documents.get(key)
+    ls.completions.document_changed(key, document.source if document is not None else None)
 
 
 @feature(types.TEXT_DOCUMENT_DID_CLOSE)

@@ -7,8 +7,10 @@ Runs `greencoder evaluate --variant baseline` on the first --tasks HumanEval-X P
 user runs it (a fresh OUT each time): one process, or `torchrun --nproc_per_node P -m greencoder
 evaluate`. Several processes share --cpus torch threads (default: the CPUs this process may use)
 evenly; one process runs both with greencoder's default thread count (half the CPUs: the
-reference row) and with all --cpus threads, so the processes are compared with one process given
-the same cores as well as with the default. Without --model a random model of ~30M
+reference row) and with all --cpus threads (--one-process-threads), so the processes are compared
+with one process given the same cores as well as with the default. On a busy 2-core machine one
+process with 2 threads is several times slower than with 1 (see greencoder/core/threads.py), so
+`--one-process-threads default` saves minutes there. Without --model a random model of ~30M
 parameters is built (bench_generate.py's --medium shape: each token costs about what a small real
 model's does).
 
@@ -88,6 +90,8 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,8", help="comma-separated --batch-size values (where supported)")
     parser.add_argument("--cpus", type=int, default=None, help="torch threads in all, split among the processes")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--one-process-threads", default="default,all",
+                        help="thread counts for one process: default (greencoder's), all (--cpus), or numbers")
     args = parser.parse_args()
     from greencoder.core.threads import available_cpus, default_thread_count
 
@@ -101,7 +105,8 @@ def main() -> None:
     configurations = []  # (processes, threads per process, batch size)
     for batch in batch_sizes:
         for count in processes:
-            shares = [default_threads, args.cpus] if count == 1 else [max(1, args.cpus // count)]
+            shares = [default_threads if t == "default" else args.cpus if t == "all" else int(t)
+                      for t in args.one_process_threads.split(",")] if count == 1 else [max(1, args.cpus // count)]
             configurations += [(count, threads, batch) for threads in dict.fromkeys(shares)]
 
     with tempfile.TemporaryDirectory() as scratch_name:
@@ -130,12 +135,14 @@ def main() -> None:
                       f"{figures['tokens']} tokens")
 
     reference = statistics.median(r["tasks_per_second"] for r in results[configurations[0]])
-    print(f"\n{'processes':>9} {'threads':>7} {'batch':>5} {'tasks/s':>8} {'steady':>7} {'ratio':>6}")
+    reference_steady = statistics.median(r["steady"] for r in results[configurations[0]])
+    print(f"\n{'processes':>9} {'threads':>7} {'batch':>5} {'tasks/s':>8} {'steady':>7} {'ratio':>6} {'steady ratio':>12}")
     for configuration in configurations:
         count, threads, batch = configuration
         rate = statistics.median(r["tasks_per_second"] for r in results[configuration])
         steady = statistics.median(r["steady"] for r in results[configuration])
-        print(f"{count:>9} {threads:>7} {batch or 1:>5} {rate:8.3f} {steady:7.3f} {rate / reference:6.2f}")
+        print(f"{count:>9} {threads:>7} {batch or 1:>5} {rate:8.3f} {steady:7.3f} {rate / reference:6.2f} "
+              f"{steady / reference_steady:12.2f}")
 
 
 if __name__ == "__main__":

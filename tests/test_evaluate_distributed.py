@@ -388,6 +388,26 @@ def test_a_killed_two_process_run_resumes_without_losing_or_repeating(tiny_model
 
 
 @needs_data
+@pytest.mark.slow  # two model processes: ~30 s here
+def test_accelerate_launch_starts_cpu_processes_that_share_the_run(tiny_model_dir, tmp_path):
+    import shutil
+
+    accelerate = shutil.which("accelerate") or str(Path(sys.executable).with_name("accelerate"))
+    if not Path(accelerate).exists():
+        pytest.skip("the accelerate command is not installed")
+    out = tmp_path / "out"
+    args = evaluate_args(tiny_model_dir, out, limit=3)
+    result = subprocess.run([accelerate, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+                             "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "greencoder", *args],
+                            env=cli_env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "shared among 2 processes" in result.stderr and result.stdout.count("# greencoder evaluation") == 1
+    written = lines(out / "generations.jsonl")
+    assert len(written) == 6 and len(set(keys(written))) == 6
+    assert json.loads((out / "run.json").read_text())["invocations"][-1]["processes"] == 2
+
+
+@needs_data
 def test_a_bad_option_in_a_launched_run_is_reported_once(tmp_path, monkeypatch, capsys):
     """Every process checks the same input; only process 0 prints the one line."""
     from greencoder.cli import main

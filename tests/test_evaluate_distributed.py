@@ -220,14 +220,14 @@ from greencoder.evaluation.records import RecordFile
 from greencoder.evaluation.tasks import Task
 from greencoder.evaluation.variants import Variant
 
-out, fail = Path(sys.argv[1]), sys.argv[2] == "fail"
+out = Path(sys.argv[1])
 context = ProcessContext.from_environment()
 tasks = [Task("humaneval-x", "python", f"Python/{n}", "def f():\\n", "f") for n in range(7)]
 variants = [Variant("baseline"), Variant("instruction", instruction=True)]
 
 def generate(variant, chosen, records):
     for task in chosen:
-        if fail and context.rank == 1:
+        if sys.argv[2] == "fail" and context.rank == 1 or sys.argv[2] == "fail0" and context.rank == 0:
             raise RuntimeError("model failed to load")
         records.append({"variant": variant.name, "benchmark": task.benchmark, "language": task.language,
                         "task_id": task.task_id, "rank": context.rank})
@@ -286,6 +286,17 @@ def test_a_failure_in_another_process_keeps_the_lines_and_is_named(tmp_path):
     assert "process 1: RuntimeError: model failed to load" in main["error"]
     written = lines(tmp_path / "generations.jsonl")
     assert len(written) == 7 and {r["rank"] for r in written} == {0}  # process 0's share is on disk
+
+
+@pytest.mark.slow  # two processes importing torch: ~15 s on a busy 2-core machine
+def test_a_failure_in_process_0_waits_for_the_others_and_keeps_their_lines(tmp_path):
+    """Process 0 fails at its first task: it still writes what the other process finishes, then
+    ends with its own error (not a crash of the threads blocked in the process group)."""
+    results = launch_workers(tmp_path, "fail0")
+    assert [r.returncode for r in results] == [1, 0], [r.stderr for r in results]
+    assert json.loads(results[0].stdout.splitlines()[-1])["error"] == "model failed to load"
+    written = lines(tmp_path / "generations.jsonl")
+    assert len(written) == 7 and {r["rank"] for r in written} == {1}
 
 
 # --- whole runs on the tiny model --------------------------------------------------------------------

@@ -20,11 +20,13 @@ run is the ordinary single process and nothing here takes part. In a launched ru
 - **Ending.** A process that has finished its share says so and waits for process 0's answer,
   which comes after everything it sent is on disk; then it leaves. Process 0 scores, measures and
   reports alone, after the others have gone (so they neither wait on a timeout nor disturb the
-  energy measurement). A process that fails tells process 0 why, which names it in its error.
+  energy measurement). A process that fails tells process 0 why, which names it in its error; if
+  process 0 fails, it still writes what the others finish before it ends with its error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -267,9 +269,17 @@ def generate_all(context: ProcessContext, variants: Sequence[Variant], tasks: Se
             channel.send(peer, {"fingerprint": agreed, "pending": pending})
         log(f"{len(pending)} generations pending, shared among {context.world_size} processes")
         collector = Collector(channel, records, range(1, context.world_size))
-        # A failure here leaves the group as it is: the receiving threads are blocked in it, and
-        # the launcher stops the other processes when this one exits.
-        count = _generate_share(variants, tasks, share(pending, 0, context.world_size), records, generate)
+        try:
+            count = _generate_share(variants, tasks, share(pending, 0, context.world_size), records, generate)
+        except BaseException as exc:
+            # The receiving threads are blocked in the group until the others finish (and a process
+            # that exits under them aborts), so this one waits for them: their work is kept too.
+            log(f"process 0 stopped ({type(exc).__name__}: {exc}); waiting for the other processes to finish "
+                "their shares so their work is kept (Ctrl-C stops them all)")
+            with contextlib.suppress(GreencoderError):
+                collector.finish()
+            dist.destroy_process_group()
+            raise
         try:
             return count + collector.finish()
         finally:

@@ -389,11 +389,17 @@ def evaluate(model, variants, instruction, benchmarks, languages, data, out, mea
              max_new_tokens, device, dtype, runs, min_seconds, cooldown, baseline_seconds, alpha, meter, watts_per_core,
              unsafe_no_sandbox, progress, backend, endpoint, api_key_env, endpoint_prompt_embeds, request_timeout,
              retries, batch_size, concurrency, stray, threads) -> None:
-    """Generate, score (pass@1), measure and tabulate the paper's benchmark comparisons."""
+    """Generate, score (pass@1), measure and tabulate the paper's benchmark comparisons.
+
+    Under `torchrun` or `accelerate launch -m greencoder evaluate ...` the processes share out the
+    generation (one GPU each where there are GPUs); the first writes the results and the report."""
     if stray:
         raise InputError(f"unexpected argument{'s' if len(stray) > 1 else ''} {' '.join(stray)}: if the shell expanded an "
                          "epoch pattern, quote it (--variant 'NAME=RUN/epoch-*') so greencoder sees the pattern")
-    count = prepare_threads(threads)
+    from greencoder.evaluation.distributed import ProcessContext
+
+    context = ProcessContext.from_environment()
+    count = prepare_threads(threads or context.default_threads())
     from greencoder.core.quiet import silence_libraries
     from greencoder.evaluation.pipeline import EvaluateSettings, evaluate as run_evaluation, parse_shard
     from greencoder.evaluation.tasks import BENCHMARKS, LANGUAGES
@@ -412,7 +418,9 @@ def evaluate(model, variants, instruction, benchmarks, languages, data, out, mea
     if endpoint and backend != "openai":
         raise InputError("--endpoint needs --backend openai")
     outcome = run_evaluation(settings, count, log=lambda line: click.echo(f"greencoder: {line}", err=True),
-                             progress=progress, warn=warn)
+                             progress=progress, warn=warn, context=context)
+    if not outcome.is_main:
+        return
     for note in outcome.notes:
         warn(note)
     click.echo((outcome.report_dir / "report.md").read_text())
@@ -484,6 +492,14 @@ def serve(model, adapter, device, dtype, max_new_tokens, context_tokens, debounc
     return serve_stdio(server)
 
 
+def launched_rank() -> int:
+    """This process's rank under torchrun / accelerate launch (0 when not launched or unreadable)."""
+    try:
+        return int(os.environ.get("RANK", "0") or 0)
+    except ValueError:
+        return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the CLI, turning expected errors into one line and an exit status."""
     try:
@@ -491,7 +507,10 @@ def main(argv: list[str] | None = None) -> int:
     except GreencoderError as exc:
         if _state["debug"]:
             traceback.print_exc()
-        click.echo(f"greencoder: error: {exc}", err=True)
+        rank = launched_rank()
+        if rank and isinstance(exc, InputError):
+            return 1  # every process of a launched run checks the same input: the first says what is wrong
+        click.echo(f"greencoder: error{f' (process {rank})' if rank else ''}: {exc}", err=True)
         return 1
     except click.ClickException as exc:
         exc.show()

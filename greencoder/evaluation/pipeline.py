@@ -5,6 +5,9 @@ re-run with the same command and loses nothing. `--shard i/n` takes every n-th t
 i-th) for generation and correctness, writing shard-named files that can be copied into one folder;
 energy measurement is refused with --shard, because energies measured on different machines are
 not comparable: merge the shards, then run `--measure` once, on one machine.
+
+Under `torchrun` / `accelerate launch` the processes share out generation (distributed.py);
+process 0 writes every file and alone scores, measures and reports.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from greencoder.core.errors import InputError
 from greencoder.evaluation.benchmarks import load_tasks
+from greencoder.evaluation.distributed import ProcessContext, generate_all
 from greencoder.evaluation.records import (
     RecordFile,
     read_all,
@@ -83,6 +87,8 @@ class EvaluateOutcome:
     measured: int = 0
     report_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
+    is_main: bool = True
+    """False in the other processes of a launched run: they generate their share, and process 0 does the rest."""
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -145,7 +151,8 @@ def import_generations(path: str, lines: list[dict], variants: list[Variant], ta
     return added
 
 
-def write_run_file(out: Path, settings: EvaluateSettings, variants: list[Variant], tasks: int, isolation: str) -> None:
+def write_run_file(out: Path, settings: EvaluateSettings, variants: list[Variant], tasks: int, isolation: str,
+                   processes: int = 1) -> None:
     run_file = out / "run.json"
     history = []
     if run_file.exists():
@@ -154,17 +161,20 @@ def write_run_file(out: Path, settings: EvaluateSettings, variants: list[Variant
         except (OSError, json.JSONDecodeError):
             history = []
     history.append({"at": time.time(), "settings": asdict(settings), "variants": [v.to_dict() for v in variants],
-                    "tasks": tasks, "isolation": isolation})
+                    "tasks": tasks, "isolation": isolation, "processes": processes})
     run_file.write_text(json.dumps({"invocations": history}, indent=2) + "\n")
 
 
 def evaluate(settings: EvaluateSettings, threads: int, log: Log = print, progress: bool | None = None,
-             warn: Log | None = None) -> EvaluateOutcome:
+             warn: Log | None = None, context: ProcessContext | None = None) -> EvaluateOutcome:
     from greencoder.core.sandbox import SandboxPolicy
     from greencoder.evaluation.correctness import Checker
     from greencoder.evaluation.report import write_report
     from greencoder.evaluation.scoring import score
 
+    context = context or ProcessContext.from_environment()
+    if not context.is_main:
+        log, progress = (lambda line: None), False
     specs = list(settings.variants)
     external_lines = (read_generations_file(settings.generations, settings.data, (settings.benchmarks, settings.languages))
                       if settings.generations else [])
@@ -185,10 +195,15 @@ def evaluate(settings: EvaluateSettings, threads: int, log: Log = print, progres
         for variant in model_variants:  # e.g. a soft prompt on an endpoint without embeddings: refused now
             check_backend(settings.backend_settings(threads), variant.adapter)
     tasks = select_tasks(settings)
+    generate = (generator(settings, context, threads, progress, log)
+                if model_variants and (settings.model or settings.backend == "openai") else None)
+    if not context.is_main:
+        generated = generate_all(context, model_variants, tasks, None, generate) if generate else 0
+        return EvaluateOutcome(Path(settings.out), len(tasks), [v.name for v in variants], generated, is_main=False)
     out = Path(settings.out)
     out.mkdir(parents=True, exist_ok=True)
     checker = Checker(SandboxPolicy(allow_unsandboxed=settings.unsafe_no_sandbox), warn=warn)
-    write_run_file(out, settings, variants, len(tasks), checker.isolation)
+    write_run_file(out, settings, variants, len(tasks), checker.isolation, context.world_size)
     outcome = EvaluateOutcome(out, len(tasks), [v.name for v in variants])
     log(f"{len(tasks)} tasks x {len(variants)} variants ({', '.join(outcome.variants)}); sandbox: {checker.isolation}")
 
@@ -198,21 +213,8 @@ def evaluate(settings: EvaluateSettings, threads: int, log: Log = print, progres
         added = import_generations(settings.generations, external_lines, [v for v in variants if not v.canonical],
                                    tasks, generations)
         log(f"imported {added} generations from {settings.generations}")
-    if model_variants:
-        from greencoder.core.backends import open_backend
-        from greencoder.core.meters import select_meter
-        from greencoder.evaluation.generate import generate_variant
-
-        # on an endpoint the energy is spent there: no meter is chosen (its validation costs a second here)
-        meter = (select_meter(settings.meter, watts_per_core=settings.watts_per_core).meter
-                 if settings.backend == "local" else None)
-        for variant in model_variants:
-            backend = open_backend(settings.backend_settings(threads), variant.adapter)
-            try:
-                outcome.generated += generate_variant(variant, tasks, generations, backend, meter,
-                                                      settings.max_new_tokens, progress, log)
-            finally:
-                backend.close()
+    if generate:
+        outcome.generated = generate_all(context, model_variants, tasks, generations, generate, log)
 
     all_generations = {record_key(r): r for r in read_all(out, "generations")}
     correctness = RecordFile(out / f"correctness{suffix}.jsonl")
@@ -226,6 +228,29 @@ def evaluate(settings: EvaluateSettings, threads: int, log: Log = print, progres
         outcome.measured = run_measurements(settings, variants, tasks, out, all_generations, checker, progress, log)
     outcome.report_dir = write_report(out, outcome.variants)
     return outcome
+
+
+def generator(settings: EvaluateSettings, context: ProcessContext, threads: int, progress: bool | None, log: Log):
+    """generate_variant with this run's backend, device, meter and limits: (variant, tasks, records) -> generated."""
+    from dataclasses import replace
+
+    from greencoder.core.backends import open_backend
+    from greencoder.core.meters import select_meter
+    from greencoder.evaluation.generate import generate_variant
+
+    # on an endpoint the energy is spent there: no meter is chosen (its validation costs a second here)
+    meter = (select_meter(settings.meter, watts_per_core=settings.watts_per_core).meter
+             if settings.backend == "local" else None)
+    backend_settings = replace(settings.backend_settings(threads), device=context.device(settings.device))
+
+    def generate(variant: Variant, tasks: list[Task], records) -> int:
+        backend = open_backend(backend_settings, variant.adapter)
+        try:
+            return generate_variant(variant, tasks, records, backend, meter, settings.max_new_tokens, progress, log)
+        finally:
+            backend.close()
+
+    return generate
 
 
 def run_measurements(settings: EvaluateSettings, variants: list[Variant], tasks: list[Task], out: Path,

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from greencoder.core.completion import (
+    MAX_TYPED_SINCE_SPLIT,
+    PromptSplit,
     CompletionSettings,
     complete_at,
     cut_block,
@@ -144,3 +146,36 @@ def test_named_model_never_falls_back(tmp_path):
         "greencoder: error: model 'someone/no-such-model' is not a local folder, not in the Hugging Face cache, "
         "and the hub (https://huggingface.co) cannot be reached"
     ]
+
+
+def test_a_prompt_split_holds_while_the_user_types_at_one_place():
+    text = "def f(x):\n    return \n\nprint(f(2))\n"
+    cursor = text.index("return ") + len("return ")
+    split = PromptSplit.at(text, cursor)
+    typed = text[:cursor] + "x *" + text[cursor:]
+    assert split.follow(typed, cursor + 3) is split
+    assert split.follow(text[:cursor - 1] + text[cursor:], cursor - 1).offset == cursor - 1  # deleted before it
+    edited_above = "# note\n" + typed
+    assert split.follow(edited_above, cursor + 3 + 7).offset == cursor + 10
+    moved = split.follow(typed, cursor + 1)  # cursor moved inside what was typed: the tail changed
+    assert moved.offset == cursor + 1
+    far = text[:cursor] + "y" * (MAX_TYPED_SINCE_SPLIT + 1) + text[cursor:]
+    assert split.follow(far, cursor + MAX_TYPED_SINCE_SPLIT + 1).offset == cursor + MAX_TYPED_SINCE_SPLIT + 1
+
+
+def test_typing_at_a_psm_split_reads_only_the_typed_tokens(tiny_runtime):
+    """With the split held, each keystroke's prompt extends the last one: the prefix cache serves all
+    but the new characters, where splitting at the cursor re-reads the whole suffix every time."""
+    base = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(30))
+    cursor = len(base)
+    suffix = "".join(f"\ndef g{i}(y):\n    return y * {i}\n" for i in range(30))
+    settings = CompletionSettings(max_new_tokens=2, context_tokens=600, fim_layout="psm")
+    complete_at(tiny_runtime, base + suffix, cursor, PYTHON, settings, cache_key="split-test", split=cursor)
+    typed = "def h(z):"
+    for count in range(1, len(typed) + 1):
+        text = base + typed[:count] + suffix
+        held = complete_at(tiny_runtime, text, cursor + count, PYTHON, settings, cache_key="split-test", split=cursor)
+        assert held.context.typed == typed[:count]
+        assert held.generation.prefill_tokens <= count + 2  # the typed tokens (and the last one re-read)
+    unsplit = complete_at(tiny_runtime, text, cursor + len(typed), PYTHON, settings, cache_key="split-test")
+    assert unsplit.generation.prefill_tokens > 100  # the suffix again

@@ -162,3 +162,25 @@ def test_only_a_window_around_the_cursor_is_tokenized(tiny_runtime):
     context = editor_context(Recording(), huge, huge, budget_tokens=300)
     assert 0 < len(context.input_ids) <= 300
     assert longest[0] <= 300 * MAX_CHARS_PER_TOKEN + 512
+
+
+def test_typing_after_a_psm_split_only_extends_the_prompt_already_read(tiny_runtime):
+    """PSM re-reads the whole suffix when the prefix grows; text typed since the split goes after
+    the middle token instead, so the earlier prompt is a prefix of the new one."""
+    tokenizer = tiny_runtime.tokenizer
+    prefix, suffix = _document(200), "\n" + _document(200)
+    before = editor_context(tokenizer, prefix, suffix, budget_tokens=400, layout=PSM)
+    typed = "value_x = compute("
+    after = editor_context(tokenizer, prefix, suffix, budget_tokens=400, layout=PSM, typed=typed)
+    assert after.typed == typed and after.prefix == before.prefix + typed
+    assert after.input_ids[: len(before.input_ids)] == before.input_ids
+    assert tokenizer.decode(after.input_ids[len(before.input_ids):]) == typed
+    assert len(after.input_ids) <= 400
+    # SPM prompts only grow at the end anyway: typed text simply joins the prefix.
+    spm = editor_context(tokenizer, prefix, suffix, budget_tokens=400, layout=SPM, typed=typed)
+    assert spm.typed == "" and spm.input_ids == editor_context(tokenizer, prefix + typed, suffix, budget_tokens=400,
+                                                                 layout=SPM).input_ids
+    # More than the reserve: split at the cursor again, as without a split.
+    long_typed = "x = 1; " * 12
+    fallback = editor_context(tokenizer, prefix, suffix, budget_tokens=400, layout=PSM, typed=long_typed)
+    assert fallback.typed == "" and fallback.prefix.endswith(long_typed)

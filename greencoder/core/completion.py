@@ -49,6 +49,37 @@ class CompletionSettings:
     """Prompt-lookup draft tokens per step (0: off; lossless, but not faster on every machine)."""
 
 
+MAX_TYPED_SINCE_SPLIT = 96
+"""Characters typed at one place after which the next prompt splits at the cursor again."""
+
+
+@dataclass(frozen=True)
+class PromptSplit:
+    """Where a document's fill-in-the-middle prompts split prefix from suffix while its user types
+    at one place: the text before the split and the text after the cursor when it was set.
+
+    Typing at the cursor leaves both unchanged, so the prompt up to the middle token is the one the
+    model already read (the prefix cache serves it) and only the typed characters are new; see
+    prompt.editor_context's `typed`."""
+
+    offset: int
+    head: str
+    tail: str
+
+    @classmethod
+    def at(cls, text: str, offset: int) -> PromptSplit:
+        return cls(offset, text[:offset], text[offset:])
+
+    def follow(self, text: str, offset: int) -> PromptSplit:
+        """This split, when `text` is its head + up to MAX_TYPED_SINCE_SPLIT typed characters (cursor
+        after them) + its tail; otherwise a new split at the cursor."""
+        typed = offset - self.offset
+        if (0 <= typed <= MAX_TYPED_SINCE_SPLIT and len(text) - offset == len(self.tail)
+                and text.startswith(self.head) and text.endswith(self.tail)):
+            return self
+        return PromptSplit.at(text, offset)
+
+
 @dataclass
 class EditorCompletion:
     text: str
@@ -122,10 +153,13 @@ def complete_at(
     cancel: threading.Event | None = None,
     *,
     cache_key: Hashable = None,
+    split: int | None = None,
 ) -> EditorCompletion:
     """The completion an editor shows for a cursor at `offset` in `text`. `cache_key` (the
     document's URI, say) keeps one prefix-cache entry per document, so switching between
-    documents does not throw away the other's cached context."""
+    documents does not throw away the other's cached context. `split` (<= offset; see PromptSplit)
+    is where a fill-in-the-middle prompt splits the text when the user typed since: the characters
+    from there to the cursor start the middle. None splits at the cursor."""
     settings = settings or CompletionSettings()
     if settings.fim_layout not in FIM_LAYOUTS:
         raise InputError(f"unknown FIM layout {settings.fim_layout!r}: use {', '.join(FIM_LAYOUTS)}")
@@ -138,9 +172,11 @@ def complete_at(
     if budget < MIN_CONTEXT_BUDGET:
         raise InputError(f"max_new_tokens={settings.max_new_tokens} leaves no room for context in the model's "
                          f"{runtime.context_tokens} tokens")
+    if split is None or not 0 <= split <= offset:
+        split = offset
     context = editor_context(
-        runtime.tokenizer, prefix, suffix, budget, runtime.leading_special_ids, settings.suffix_share, settings.use_fim,
-        settings.fim_layout, settings.window_step_chars,
+        runtime.tokenizer, text[:split], suffix, budget, runtime.leading_special_ids, settings.suffix_share,
+        settings.use_fim, settings.fim_layout, settings.window_step_chars, typed=text[split:offset],
     )
     stops = (*language.stop_sequences, "\n\n\n") if multiline else ("\n",)
     options = GenerationOptions(settings.max_new_tokens, stops, context.end_token_ids, settings.prompt_lookup_tokens)

@@ -109,6 +109,9 @@ class EditorContext:
     end_token_ids: tuple[int, ...]
     layout: str | None = None
     """PSM or SPM for FIM prompts, None without FIM."""
+    typed: str = ""
+    """Text typed since the prompt's split point, placed after the middle token as the middle's start
+    (PSM only; see editor_context's `typed`)."""
 
 
 def _encode_with_offsets(tokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
@@ -186,6 +189,10 @@ def _head_ids(tokenizer, text: str, budget: int) -> tuple[list[int], str]:
     return list(ids[:last]), text[: offsets[last - 1][1]]
 
 
+TYPED_RESERVE_TOKENS = 48
+"""Budget a PSM prompt keeps for text typed since its split point (see editor_context)."""
+
+
 def editor_context(
     tokenizer,
     prefix: str,
@@ -196,26 +203,40 @@ def editor_context(
     use_fim: bool = True,
     layout: str = "auto",
     window_step_chars: int = DEFAULT_WINDOW_STEP_CHARS,
+    typed: str = "",
 ) -> EditorContext:
-    """Build the model input for a cursor between `prefix` and `suffix` within `budget_tokens`.
+    """Build the model input for a cursor between `prefix + typed` and `suffix` within `budget_tokens`.
 
     The suffix gets at most `suffix_share` of the budget; whatever it leaves goes to the prefix,
     whose start moves on a grid of `window_step_chars` (see _tail_ids). `layout` orders a FIM
-    prompt (auto, psm or spm; see choose_layout)."""
+    prompt (auto, psm or spm; see choose_layout).
+
+    `typed` is what the user typed since an earlier request split the document at the end of
+    `prefix`. In a PSM prompt it goes after the middle token, as the start of the middle (what the
+    model would have written itself): the prompt up to there stays the one already read, so typing
+    at the cursor costs the typed tokens only instead of the whole suffix again. PSM prompts keep
+    TYPED_RESERVE_TOKENS of the budget for it; typed text longer than that (and typed text in SPM or
+    plain prompts, which only grow at the end anyway) joins the prefix as usual."""
     leading = list(leading_ids or [])
     fim = detect_fim(tokenizer) if use_fim else None
+    chosen = choose_layout(fim, layout) if fim is not None else None
+    typed_ids = _encode_with_offsets(tokenizer, typed)[0] if typed and chosen == PSM else []
+    if len(typed_ids) > TYPED_RESERVE_TOKENS:
+        typed_ids = []  # typed too far from the split: split at the cursor again
+    if not typed_ids:
+        prefix, typed = prefix + typed, ""
     if fim is None:
         ids, kept = _tail_ids(tokenizer, prefix, budget_tokens - len(leading), window_step_chars)
         return EditorContext(leading + ids, kept, "", None, ())
     vocab = tokenizer.get_vocab()
     room = budget_tokens - len(leading) - 3
     suffix_ids, kept_suffix = _head_ids(tokenizer, suffix, int(room * suffix_share))
-    prefix_ids, kept_prefix = _tail_ids(tokenizer, prefix, room - len(suffix_ids), window_step_chars)
-    chosen = choose_layout(fim, layout)
+    reserve = TYPED_RESERVE_TOKENS if chosen == PSM else 0
+    prefix_ids, kept_prefix = _tail_ids(tokenizer, prefix, room - len(suffix_ids) - reserve, window_step_chars)
     pre, suf, mid = vocab[fim.prefix], vocab[fim.suffix], vocab[fim.middle]
     if chosen == SPM:
         input_ids = leading + [pre, suf, *suffix_ids, mid, *prefix_ids]
     else:
-        input_ids = leading + [pre, *prefix_ids, suf, *suffix_ids, mid]
+        input_ids = leading + [pre, *prefix_ids, suf, *suffix_ids, mid, *typed_ids]
     end_ids = tuple(vocab[t] for t in fim.end_tokens if t in vocab)
-    return EditorContext(input_ids, kept_prefix, kept_suffix, fim, end_ids, chosen)
+    return EditorContext(input_ids, kept_prefix + typed, kept_suffix, fim, end_ids, chosen, typed)

@@ -68,7 +68,9 @@ class EndpointRuntime:
 
     def generate(self, prompt: str | Sequence[int], options: GenerationOptions | None = None,
                  cancel: threading.Event | None = None, on_token: Callable[[int], None] | None = None,
-                 cache_key: Hashable = None) -> GenerationResult:
+                 cache_key: Hashable = None, on_ids: Callable[[tuple[int, ...]], None] | None = None) -> GenerationResult:
+        """As Runtime.generate, at the endpoint. Requests are not streamed, so `on_token`/`on_ids` hear
+        nothing while it runs (a running endpoint generation is never adopted by typing along it)."""
         options = options or GenerationOptions()
         if cancel is not None and cancel.is_set():
             return GenerationResult("", 0, self.num_virtual_tokens, 0, 0.0, 0.0, STOP_CANCELLED)

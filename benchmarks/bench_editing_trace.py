@@ -430,8 +430,10 @@ def print_report(label: str, off: Tally, on: Tally) -> None:
     if verdict == "NO":
         for index, (a, b) in enumerate(zip(off.pause_answers, on.pause_answers, strict=False)):
             if a != b:
-                print(f"    first difference at pause {index + 1}: off {a[:40]!r} vs on {b[:40]!r}")
-                break
+                # a typed-ahead answer is the rest of an earlier suggestion: shorter than a fresh one
+                kind = ("on's answer is the start of off's" if a.startswith(b) else
+                        "off's answer is the start of on's" if b.startswith(a) else "they differ")
+                print(f"    pause {index + 1}: {kind}: off {a[:60]!r} vs on {b[:60]!r}")
 
 
 def bench_model(label: str, path: Path, args) -> None:

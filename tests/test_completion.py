@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +11,6 @@ from pathlib import Path
 import pytest
 
 from greencoder.core.completion import (
-    MAX_TYPED_SINCE_SPLIT,
-    PromptSplit,
     CompletionSettings,
     complete_at,
     cut_block,
@@ -148,34 +147,26 @@ def test_named_model_never_falls_back(tmp_path):
     ]
 
 
-def test_a_prompt_split_holds_while_the_user_types_at_one_place():
-    text = "def f(x):\n    return \n\nprint(f(2))\n"
-    cursor = text.index("return ") + len("return ")
-    split = PromptSplit.at(text, cursor)
-    typed = text[:cursor] + "x *" + text[cursor:]
-    assert split.follow(typed, cursor + 3) is split
-    assert split.follow(text[:cursor - 1] + text[cursor:], cursor - 1).offset == cursor - 1  # deleted before it
-    edited_above = "# note\n" + typed
-    assert split.follow(edited_above, cursor + 3 + 7).offset == cursor + 10
-    moved = split.follow(typed, cursor + 1)  # cursor moved inside what was typed: the tail changed
-    assert moved.offset == cursor + 1
-    far = text[:cursor] + "y" * (MAX_TYPED_SINCE_SPLIT + 1) + text[cursor:]
-    assert split.follow(far, cursor + MAX_TYPED_SINCE_SPLIT + 1).offset == cursor + MAX_TYPED_SINCE_SPLIT + 1
-
-
 def test_typing_at_a_psm_split_reads_only_the_typed_tokens(tiny_runtime):
-    """With the split held, each keystroke's prompt extends the last one: the prefix cache serves all
-    but the new characters, where splitting at the cursor re-reads the whole suffix every time."""
+    """PSM prompts split on a grid of characters, not at the cursor: each keystroke's prompt extends
+    the last one, so the prefix cache serves all but the new characters, where splitting at the
+    cursor re-reads the whole suffix every time. The split follows from text and cursor alone."""
+    step = 128
     base = "".join(f"def f{i}(x):\n    return x + {i}\n\n" for i in range(30))
+    base += "#" * (-len(base) % step - 1) + "\n"  # the cursor starts on a multiple of the step
     cursor = len(base)
+    assert cursor % step == 0
     suffix = "".join(f"\ndef g{i}(y):\n    return y * {i}\n" for i in range(30))
-    settings = CompletionSettings(max_new_tokens=2, context_tokens=600, fim_layout="psm")
-    complete_at(tiny_runtime, base + suffix, cursor, PYTHON, settings, cache_key="split-test", split=cursor)
+    settings = CompletionSettings(max_new_tokens=2, context_tokens=600, fim_layout="psm", split_step_chars=step)
+    complete_at(tiny_runtime, base + suffix, cursor, PYTHON, settings, cache_key="split-test")
     typed = "def h(z):"
     for count in range(1, len(typed) + 1):
         text = base + typed[:count] + suffix
-        held = complete_at(tiny_runtime, text, cursor + count, PYTHON, settings, cache_key="split-test", split=cursor)
+        held = complete_at(tiny_runtime, text, cursor + count, PYTHON, settings, cache_key="split-test")
         assert held.context.typed == typed[:count]
         assert held.generation.prefill_tokens <= count + 2  # the typed tokens (and the last one re-read)
-    unsplit = complete_at(tiny_runtime, text, cursor + len(typed), PYTHON, settings, cache_key="split-test")
-    assert unsplit.generation.prefill_tokens > 100  # the suffix again
+    again = complete_at(tiny_runtime, text, cursor + len(typed), PYTHON, settings, cache_key="other-key")
+    assert again.context.input_ids == held.context.input_ids  # nothing from earlier requests shapes the prompt
+    at_cursor = replace(settings, split_step_chars=0)
+    unsplit = complete_at(tiny_runtime, text, cursor + len(typed), PYTHON, at_cursor, cache_key="split-test")
+    assert unsplit.context.typed == "" and unsplit.generation.prefill_tokens > 100  # the suffix again

@@ -181,6 +181,6 @@ def test_typing_after_a_psm_split_only_extends_the_prompt_already_read(tiny_runt
     assert spm.typed == "" and spm.input_ids == editor_context(tokenizer, prefix + typed, suffix, budget_tokens=400,
                                                                  layout=SPM).input_ids
     # More than the reserve: split at the cursor again, as without a split.
-    long_typed = "x = 1; " * 12
+    long_typed = "x = 1; " * 20
     fallback = editor_context(tokenizer, prefix, suffix, budget_tokens=400, layout=PSM, typed=long_typed)
     assert fallback.typed == "" and fallback.prefix.endswith(long_typed)

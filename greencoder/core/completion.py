@@ -47,37 +47,13 @@ class CompletionSettings:
     """The context window's start moves in steps of at least this many characters (prefix reuse)."""
     prompt_lookup_tokens: int = 0
     """Prompt-lookup draft tokens per step (0: off; lossless, but not faster on every machine)."""
-
-
-MAX_TYPED_SINCE_SPLIT = 96
-"""Characters typed at one place after which the next prompt splits at the cursor again."""
-
-
-@dataclass(frozen=True)
-class PromptSplit:
-    """Where a document's fill-in-the-middle prompts split prefix from suffix while its user types
-    at one place: the text before the split and the text after the cursor when it was set.
-
-    Typing at the cursor leaves both unchanged, so the prompt up to the middle token is the one the
-    model already read (the prefix cache serves it) and only the typed characters are new; see
-    prompt.editor_context's `typed`."""
-
-    offset: int
-    head: str
-    tail: str
-
-    @classmethod
-    def at(cls, text: str, offset: int) -> PromptSplit:
-        return cls(offset, text[:offset], text[offset:])
-
-    def follow(self, text: str, offset: int) -> PromptSplit:
-        """This split, when `text` is its head + up to MAX_TYPED_SINCE_SPLIT typed characters (cursor
-        after them) + its tail; otherwise a new split at the cursor."""
-        typed = offset - self.offset
-        if (0 <= typed <= MAX_TYPED_SINCE_SPLIT and len(text) - offset == len(self.tail)
-                and text.startswith(self.head) and text.endswith(self.tail)):
-            return self
-        return PromptSplit.at(text, offset)
+    split_step_chars: int = 128
+    """Fill-in-the-middle prompts split prefix from suffix at the last multiple of this many
+    characters before the cursor, and the text from there to the cursor starts the middle (0: split
+    at the cursor). Typing at the cursor then leaves the prompt up to the middle token as it was, so
+    a PSM prompt reads the typed tokens only, not the whole suffix again, until the cursor crosses
+    the next multiple. The split depends on the text and the cursor alone, never on earlier requests,
+    so a suggestion is the same whatever was asked before (see prompt.editor_context's `typed`)."""
 
 
 @dataclass
@@ -153,13 +129,10 @@ def complete_at(
     cancel: threading.Event | None = None,
     *,
     cache_key: Hashable = None,
-    split: int | None = None,
 ) -> EditorCompletion:
     """The completion an editor shows for a cursor at `offset` in `text`. `cache_key` (the
     document's URI, say) keeps one prefix-cache entry per document, so switching between
-    documents does not throw away the other's cached context. `split` (<= offset; see PromptSplit)
-    is where a fill-in-the-middle prompt splits the text when the user typed since: the characters
-    from there to the cursor start the middle. None splits at the cursor."""
+    documents does not throw away the other's cached context."""
     settings = settings or CompletionSettings()
     if settings.fim_layout not in FIM_LAYOUTS:
         raise InputError(f"unknown FIM layout {settings.fim_layout!r}: use {', '.join(FIM_LAYOUTS)}")
@@ -172,8 +145,9 @@ def complete_at(
     if budget < MIN_CONTEXT_BUDGET:
         raise InputError(f"max_new_tokens={settings.max_new_tokens} leaves no room for context in the model's "
                          f"{runtime.context_tokens} tokens")
-    if split is None or not 0 <= split <= offset:
-        split = offset
+    if settings.split_step_chars < 0:
+        raise InputError(f"split_step_chars must be 0 (split at the cursor) or more, got {settings.split_step_chars}")
+    split = offset - offset % settings.split_step_chars if settings.split_step_chars else offset
     context = editor_context(
         runtime.tokenizer, text[:split], suffix, budget, runtime.leading_special_ids, settings.suffix_share,
         settings.use_fim, settings.fim_layout, settings.window_step_chars, typed=text[split:offset],

@@ -189,7 +189,7 @@ def _head_ids(tokenizer, text: str, budget: int) -> tuple[list[int], str]:
     return list(ids[:last]), text[: offsets[last - 1][1]]
 
 
-TYPED_RESERVE_TOKENS = 48
+TYPED_RESERVE_TOKENS = 64
 """Budget a PSM prompt keeps for text typed since its split point (see editor_context)."""
 
 

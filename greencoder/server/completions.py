@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from greencoder.core.backends.base import ELSEWHERE
-from greencoder.core.completion import CompletionSettings, PromptSplit, complete_at
+from greencoder.core.completion import CompletionSettings, complete_at
 from greencoder.core.languages import Language
 from greencoder.core.meters.base import RunUsage
 from greencoder.core.prompt import INSTRUCTION
@@ -161,8 +161,6 @@ class CompletionService:
         self.reuse = reuse
         self.memory = SuggestionMemory()
         self._flights: dict[str, InFlight] = {}
-        self._splits: dict[str, PromptSplit] = {}
-        """Per document, where its fill-in-the-middle prompts split (read and written on the worker)."""
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="greencoder-generate")
 
     def policy(self) -> PowerPolicy:
@@ -236,7 +234,6 @@ class CompletionService:
             self._stop(flight, CANCELLED)
         self.memory.forget(key)
         self.rhythm.forget(key)
-        self._splits.pop(key, None)
         runtime = self.host.runtime
         if runtime is not None and hasattr(runtime, "discard_cached"):
             self._executor.submit(runtime.discard_cached, key)
@@ -317,14 +314,9 @@ class CompletionService:
         if settings.instruction:
             text, offset = with_instruction(text, offset, request.language)
         observed = Observed(runtime, on_ids) if on_ids is not None else runtime
-        previous = self._splits.get(request.key)
-        split = previous.follow(text, offset) if previous is not None else PromptSplit.at(text, offset)
         result = complete_at(observed, text, offset, request.language,
                              CompletionSettings(settings.max_new_tokens, settings.context_tokens, use_fim=settings.fim,
-                                                single_line=single_line), token, cache_key=request.key,
-                             split=split.offset)
-        # a split the prompt could not use (too much typed since) moves to the cursor
-        self._splits[request.key] = split if result.context.typed or split.offset == offset else PromptSplit.at(text, offset)
+                                                single_line=single_line), token, cache_key=request.key)
         generation = result.generation
         wall, cpu = time.perf_counter() - wall_start, time.process_time() - cpu_start
         reading = session.stop(RunUsage(cpu_seconds=cpu, wall_seconds=wall, cpu_source="rusage"))

@@ -110,19 +110,3 @@ def _remove_test_job_folders():
     except OSError:
         pass
 
-
-SHARED_UID_MODULES = frozenset({"test_sandbox", "test_sandbox_hostile", "test_sandbox_lifetime", "test_sandbox_native",
-                                "test_sandbox_trust"})
-"""Test files that run sandboxes without a cgroup, or fork bombs."""
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items) -> None:
-    """Groups for `--dist loadgroup` (pyproject's addopts): each test file on one xdist worker (its
-    module fixtures built once), and the files of SHARED_UID_MODULES all on the same worker. Every
-    sandbox runs as the same host uid, and without a cgroup the process cap is the kernel's count per
-    uid (RLIMIT_NPROC, as the README says): a fork bomb on one worker would make the other worker's
-    runs fail to start."""
-    for item in items:
-        module = item.path.stem
-        item.add_marker(pytest.mark.xdist_group("sandbox-shared-uid" if module in SHARED_UID_MODULES else module))

@@ -153,6 +153,7 @@ def test_estimate_and_measurement_are_not_compared(sandbox):
         compare_measurements(estimated, measured)
 
 
+@pytest.mark.slow  # a long duplicate of default coverage: the default suite keeps its 12 minutes
 def test_cli_compares_two_files_and_labels_the_estimate(tmp_path, capsys):
     slow = tmp_path / "slow.py"
     fast = tmp_path / "fast.py"

@@ -155,6 +155,7 @@ def test_cancelled_prefill_keeps_what_it_read(tiny_runtime, monkeypatch):
 
 
 @pytest.mark.parametrize("runtime_fixture", ["tiny_runtime", "tiny_runtime_with_adapter"])
+@pytest.mark.slow  # a long duplicate of default coverage: the default suite keeps its 12 minutes
 def test_prompt_lookup_never_changes_the_output(runtime_fixture, request):
     runtime: Runtime = request.getfixturevalue(runtime_fixture)
     runtime.set_reuse(False)

@@ -128,6 +128,7 @@ async def test_max_new_tokens_beyond_the_models_context_is_refused_naming_the_li
 
 
 @pytest.mark.asyncio
+@pytest.mark.slow  # a long duplicate of default coverage: the default suite keeps its 12 minutes
 async def test_bad_adapter_is_reported_and_the_server_keeps_serving(tiny_model_dir, tmp_path):
     broken = tmp_path / "adapter"
     broken.mkdir()
@@ -157,6 +158,7 @@ async def test_a_model_that_cannot_load_does_not_stick_in_the_settings(client, t
 
 
 @pytest.mark.asyncio
+@pytest.mark.slow  # a long duplicate of default coverage: the default suite keeps its 12 minutes
 async def test_repeated_initialized_loads_the_model_once(tiny_model_dir):
     client, _ = await start(tiny_model_dir)
     try:
@@ -172,6 +174,7 @@ async def test_repeated_initialized_loads_the_model_once(tiny_model_dir):
 
 
 @pytest.mark.asyncio
+@pytest.mark.slow  # a long duplicate of default coverage: the default suite keeps its 12 minutes
 async def test_the_threads_setting_holds_in_the_generating_thread(tiny_model_dir):
     client, _ = await start(tiny_model_dir, extra=("--threads", "2"))
     try:

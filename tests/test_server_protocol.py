@@ -297,6 +297,7 @@ def test_lifecycle_and_envelope_errors(tiny_model_dir):
             assert "traceback" not in json.dumps(reply["error"].get("data"))
 
 
+@pytest.mark.slow  # a long duplicate of default coverage: the default suite keeps its 12 minutes
 def test_exit_without_shutdown_exits_with_status_1(tiny_model_dir):
     status, replies, _ = converse(tiny_model_dir, frame(INITIALIZE) + frame(EXIT))
     assert "capabilities" in replies[1]["result"] and status == 1

@@ -136,6 +136,7 @@ def test_saved_prompt_loads_with_peft_and_generates_in_the_runtime(trained, tiny
     assert result.virtual_tokens == in_memory.shape[0] and 1 <= result.new_tokens <= 4
 
 
+@pytest.mark.slow  # a long duplicate of default coverage: the default suite keeps its 12 minutes
 def test_resumed_run_equals_an_uninterrupted_one(tiny_model_dir, pairs_file, tmp_path):
     from greencoder.tuning.trainer import tune
 
@@ -148,6 +149,7 @@ def test_resumed_run_equals_an_uninterrupted_one(tiny_model_dir, pairs_file, tmp
     assert trained_metrics(straight) == trained_metrics(resumed)
 
 
+@pytest.mark.slow  # a long duplicate of default coverage: the default suite keeps its 12 minutes
 def test_same_seed_same_adapter_other_seed_other_adapter(tiny_model_dir, pairs_file, tmp_path):
     from greencoder.tuning.trainer import tune
 
@@ -319,6 +321,7 @@ def test_one_epoch_on_the_shared_pair_files(tiny_model_dir, tmp_path):
     assert run["completed_epochs"] == 1 and (out / "epoch-1" / "adapter_model.safetensors").is_file()
 
 
+@pytest.mark.slow  # a long duplicate of default coverage: the default suite keeps its 12 minutes
 def test_cuda_asked_for_without_a_gpu_is_one_line(tiny_model_dir, pairs_file, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")

@@ -60,7 +60,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_prefix_cache import qwen_shape_model, source_module, tiny_model
+from bench_prefix_cache import benchmark_models, source_module
 
 URI = "file:///trace/module.py"
 EDIT_LINE = "# reviewed\n"
@@ -514,14 +514,7 @@ def main() -> None:
     silence_libraries()
     threading.current_thread().name = "bench"
     with tempfile.TemporaryDirectory(prefix="greencoder-trace-") as folder:
-        models: list[tuple[str, Path]] = []
-        if args.model in ("tiny", "both"):
-            models.append(("(a) tiny model", tiny_model(Path(folder))))
-        if args.model in ("qwen-shape", "both"):
-            models.append(("(b) Qwen2.5-Coder-0.5B shape, random weights", qwen_shape_model(Path(folder))))
-        if args.model not in ("tiny", "qwen-shape", "both"):
-            models.append(("(c) " + args.model, Path(args.model)))
-        for label, path in models:
+        for label, path in benchmark_models(args.model, Path(folder)):
             bench_model(label, path, args)
 
 

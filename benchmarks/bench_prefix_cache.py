@@ -250,6 +250,18 @@ def complete_at_warmup(*runtimes) -> None:
         complete_at(runtime, "def f(x):\n    return", 20, PYTHON, replace(settings, max_new_tokens=1), cache_key="warmup")
 
 
+def benchmark_models(choice: str, folder: Path) -> list[tuple[str, Path]]:
+    """The models `--model tiny|qwen-shape|both|DIR` names, built in `folder`, with their labels."""
+    models: list[tuple[str, Path]] = []
+    if choice in ("tiny", "both"):
+        models.append(("(a) tiny model", tiny_model(folder)))
+    if choice in ("qwen-shape", "both"):
+        models.append(("(b) Qwen2.5-Coder-0.5B shape, random weights", qwen_shape_model(folder)))
+    if choice not in ("tiny", "qwen-shape", "both"):
+        models.append(("(c) " + choice, Path(choice)))
+    return models
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="both", help="tiny, qwen-shape, both, or a model folder")
@@ -265,14 +277,7 @@ def main() -> None:
 
     silence_libraries()
     with tempfile.TemporaryDirectory(prefix="greencoder-bench-") as folder:
-        models: list[tuple[str, Path]] = []
-        if args.model in ("tiny", "both"):
-            models.append(("(a) tiny model", tiny_model(Path(folder))))
-        if args.model in ("qwen-shape", "both"):
-            models.append(("(b) Qwen2.5-Coder-0.5B shape, random weights", qwen_shape_model(Path(folder))))
-        if args.model not in ("tiny", "qwen-shape", "both"):
-            models.append(("(c) " + args.model, Path(args.model)))
-        for label, path in models:
+        for label, path in benchmark_models(args.model, Path(folder)):
             bench_model(label, path, args)
             sys.stdout.flush()
 

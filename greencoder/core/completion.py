@@ -10,7 +10,7 @@ is not in.
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 from greencoder.core.errors import InputError
@@ -129,10 +129,12 @@ def complete_at(
     cancel: threading.Event | None = None,
     *,
     cache_key: Hashable = None,
+    on_ids: Callable[[tuple[int, ...]], None] | None = None,
 ) -> EditorCompletion:
     """The completion an editor shows for a cursor at `offset` in `text`. `cache_key` (the
     document's URI, say) keeps one prefix-cache entry per document, so switching between
-    documents does not throw away the other's cached context."""
+    documents does not throw away the other's cached context. `on_ids` hears the ids generated so
+    far after each new token (Runtime.generate's), e.g. for a server that lets typing adopt them."""
     settings = settings or CompletionSettings()
     if settings.fim_layout not in FIM_LAYOUTS:
         raise InputError(f"unknown FIM layout {settings.fim_layout!r}: use {', '.join(FIM_LAYOUTS)}")
@@ -154,7 +156,7 @@ def complete_at(
     )
     stops = (*language.stop_sequences, "\n\n\n") if multiline else ("\n",)
     options = GenerationOptions(settings.max_new_tokens, stops, context.end_token_ids, settings.prompt_lookup_tokens)
-    result = runtime.generate(context.input_ids, options, cancel, cache_key=cache_key)
+    result = runtime.generate(context.input_ids, options, cancel, cache_key=cache_key, on_ids=on_ids)
     completion = result.text
     if multiline:
         completion = cut_block(completion, line_before, language)

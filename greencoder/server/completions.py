@@ -34,7 +34,7 @@ from greencoder.server.cancellation import (
     raise_if_cancelled,
 )
 from greencoder.server.documents import offset_at
-from greencoder.server.in_flight import InFlight, Observed
+from greencoder.server.in_flight import InFlight
 from greencoder.server.ledger import EnergyLedger
 from greencoder.server.model_host import ModelHost
 from greencoder.server.power_policy import PowerPolicy, PowerWatch
@@ -313,10 +313,9 @@ class CompletionService:
                                                                             request.codec)
         if settings.instruction:
             text, offset = with_instruction(text, offset, request.language)
-        observed = Observed(runtime, on_ids) if on_ids is not None else runtime
-        result = complete_at(observed, text, offset, request.language,
+        result = complete_at(runtime, text, offset, request.language,
                              CompletionSettings(settings.max_new_tokens, settings.context_tokens, use_fim=settings.fim,
-                                                single_line=single_line), token, cache_key=request.key)
+                                                single_line=single_line), token, cache_key=request.key, on_ids=on_ids)
         generation = result.generation
         wall, cpu = time.perf_counter() - wall_start, time.process_time() - cpu_start
         reading = session.stop(RunUsage(cpu_seconds=cpu, wall_seconds=wall, cpu_source="rusage"))

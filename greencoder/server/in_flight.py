@@ -76,19 +76,3 @@ class InFlight:
         typed = self.typed
         if typed and not (self.produced.startswith(typed) or typed.startswith(self.produced)):
             self.token.cancel(EDITED)
-
-
-class Observed:
-    """A runtime whose `generate` also reports the new ids to `on_ids` (the completion core passes
-    only the cancel event through to the runtime)."""
-
-    def __init__(self, runtime: Any, on_ids):
-        self._runtime = runtime
-        self._on_ids = on_ids
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._runtime, name)
-
-    def generate(self, *args: Any, **kwargs: Any):
-        kwargs.setdefault("on_ids", self._on_ids)
-        return self._runtime.generate(*args, **kwargs)
